@@ -1,0 +1,114 @@
+"""Offer and office cards: catalogue text and locale strings assembled into reply lines."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import quote_plus
+
+from bot.catalogue import Catalogue, Offer, Office
+from bot.languages import native_name
+from bot.reply import Button, Location
+from bot.text import Line, Span, bold, fact, link, plain
+
+Gettext = Callable[[str], str]
+
+
+def _labelled(icon: str, label: str, *value: Span) -> Line:
+    return (plain(f"{icon} {label}: "), *value)
+
+
+def offer_lines(offer: Offer, office: Office, lang: str, _: Gettext) -> list[Line]:
+    text = offer.text(lang)
+    lines: list[Line] = [(bold(text.title),), (plain(text.summary),)]
+    lines.append(_labelled("👥", _("For"), plain(text.who)))
+    lines.append(_labelled("💶", _("Cost"), plain(text.cost)))
+    if text.conditions:
+        lines.append(_labelled("⚠️", _("Please note"), plain(text.conditions)))
+    lines.extend(office_lines(office, lang, _))
+    return lines
+
+
+def office_lines(office: Office, lang: str, _: Gettext) -> list[Line]:
+    names = office.text(lang)
+    lines: list[Line] = [_labelled("🏢", _("Office"), bold(names.name))]
+    if names.name != office.name:
+        lines.append((plain("      "), fact(office.name)))
+    lines.append(_labelled("📍", _("Address"), fact(office.address)) if office.address
+                 else _labelled("📍", _("Address"), plain(_("not known – please see the website"))))
+    hours = names.hours or office.hours
+    lines.append(_labelled("🕒", _("Opening hours"), plain(hours)) if hours
+                 else _labelled("🕒", _("Opening hours"), plain(_("not known – please see the website"))))
+    if office.phone:
+        lines.append(_labelled("📞", _("Phone"), fact(office.phone)))
+    if office.email:
+        lines.append(_labelled("✉️", _("E-mail"), link(office.email, f"mailto:{office.email}")))
+    if office.website:
+        lines.append(_labelled("🌐", _("Website"), link(office.website, office.website)))
+    if office.languages:
+        spoken = ", ".join(native_name(code) for code in office.languages)
+        lines.append(_labelled("🗣", _("Languages spoken"), plain(spoken)))
+    return lines
+
+
+def bring_lines(offer: Offer, lang: str, _: Gettext) -> list[Line]:
+    text = offer.text(lang)
+    lines: list[Line] = [(bold(_("What to bring")), plain(f" – {text.title}"))]
+    if not text.bring:
+        lines.append((plain(_("No documents are listed for this offer. Please ask the office when you make an appointment.")),))
+    lines.extend((plain(f"• {item}"),) for item in text.bring)
+    return lines
+
+
+def desk_lines(offer: Offer, lang: str, _: Gettext) -> list[Line]:
+    german = offer.text("de").desk
+    lines: list[Line] = [(bold(_("Show this sentence at the desk:")),), (fact(f"🇩🇪 {german}"),)]
+    if lang != "de":
+        lines.append((plain(_("It means:")),))
+        lines.append((plain(offer.text(lang).desk),))
+    return lines
+
+
+def map_link(office: Office) -> str | None:
+    """OpenStreetMap at the sourced coordinates, else a search for the address."""
+    if office.coordinates:
+        lat, lon = office.coordinates
+        return f"https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=17/{lat}/{lon}"
+    if office.address:
+        return f"https://www.openstreetmap.org/search?query={quote_plus(office.address)}"
+    return None
+
+
+def map_lines(office: Office, lang: str, _: Gettext) -> tuple[list[Line], Location | None]:
+    names = office.text(lang)
+    url = map_link(office)
+    if url is None:
+        lines = [(plain(_("The address of this office is not known.")),)]
+        if office.website:
+            lines.append(_labelled("🌐", _("Website"), link(office.website, office.website)))
+        return lines, None
+    location = None
+    if office.coordinates and office.address:
+        location = Location(office.coordinates[0], office.coordinates[1], names.name, office.address)
+    lines = [(bold(names.name),), _labelled("📍", _("Address"), fact(office.address or "")),
+             _labelled("🗺", _("Map"), link(url, url))]
+    return lines, location
+
+
+def offer_buttons(offer: Offer, office: Office, _: Gettext) -> tuple[tuple[Button, ...], ...]:
+    ident = offer.id
+    row1 = [Button(_("Contact"), f"o:{ident}:contact")]
+    if office.address or office.coordinates:
+        row1.append(Button(_("Map"), f"o:{ident}:map"))
+    row1.append(Button(_("What to bring"), f"o:{ident}:bring"))
+    row2 = [Button(_("Sentence for the desk"), f"o:{ident}:desk"),
+            Button(_("More like this"), f"o:{ident}:more")]
+    return (tuple(row1), tuple(row2))
+
+
+def topic_buttons(catalogue: Catalogue, lang: str) -> tuple[tuple[Button, ...], ...]:
+    buttons = [Button(f"{t.icon} {t.name(lang)}".strip(), f"t:{t.id}") for t in catalogue.topics.values()]
+    return tuple(tuple(buttons[i:i + 2]) for i in range(0, len(buttons), 2))
+
+
+def language_button(_: Gettext) -> Button:
+    return Button("🌐 " + _("Language"), "menu:language")

@@ -1,0 +1,498 @@
+"""Load a catalogue folder, validate all of it once, and build the immutable model.
+
+Every problem is collected (not just the first) and reported as
+``offers/kassel/daycare.yaml:42: offer 'kita-anmeldung': unknown office 'jugendamtt'``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import urlsplit
+
+from bot.catalogue.model import TOPICS, Catalogue, Offer, OfferText, Office, OfficeText, Topic
+from bot.catalogue.yamlsource import LineDict, YamlError, read_yaml
+from bot.languages import LANGUAGES, SOURCE_LANGUAGE
+
+META_FILE, OFFICES_FILE, TOPICS_FILE = "catalogue.yaml", "offices.yaml", "topics.yaml"
+NOT_OFFER_FILES = {META_FILE, OFFICES_FILE, TOPICS_FILE, "news.yaml"}
+STATUSES = ("draft", "reviewed")
+
+ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()/-]*[0-9]$")
+EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
+
+OFFICE_KEYS = {"id", "name", "address", "coordinates", "phone", "email", "website", "hours",
+               "languages", "districts", "source", "last_verified"}
+OFFER_KEYS = {"id", "topic", "office", "title", "summary", "who", "ages", "cost", "conditions",
+              "bring", "desk", "keywords", "links", "districts", "source", "last_verified"}
+OFFER_TEXT_KEYS = {"status", "title", "summary", "who", "cost", "conditions", "bring", "desk", "keywords"}
+OFFER_TEXT_REQUIRED = ("title", "summary", "who", "cost", "desk")
+OFFICE_TEXT_KEYS = {"status", "name", "hours"}
+
+
+class CatalogueError(Exception):
+    """The catalogue has problems; `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(f"{len(problems)} problem(s) in the catalogue")
+        self.problems = problems
+
+
+@dataclass(slots=True)
+class _Report:
+    problems: list[str]
+
+    def add(self, path: Path, line: int, subject: str, message: str) -> None:
+        where = f"{_display(path)}:{line}" if line else _display(path)
+        self.problems.append(f"{where}: {subject}: {message}" if subject else f"{where}: {message}")
+
+
+def _display(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
+def _valid_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and "." in parts.netloc and not re.search(r"\s", value)
+
+
+def _parse_date(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+class _FileChecker:
+    """Checks the fields of one mapping in one file, reporting with the field's line."""
+
+    def __init__(self, report: _Report, path: Path, node: LineDict, subject: str) -> None:
+        self.report, self.path, self.node, self.subject = report, path, node, subject
+
+    def problem(self, key: str | None, message: str) -> None:
+        line = self.node.line_of(key) if key else self.node.line
+        self.report.add(self.path, line, self.subject, message)
+
+    def unknown_keys(self, allowed: set[str]) -> None:
+        for key in self.node:
+            if key not in allowed:
+                self.problem(key, f"unknown field '{key}'")
+
+    def text(self, key: str, required: bool = False) -> str | None:
+        value = self.node.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                self.problem(key, f"missing '{key}'")
+            return None
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            self.problem(key, f"'{key}' must be text")
+            return None
+        return str(value).strip()
+
+    def texts(self, key: str) -> tuple[str, ...]:
+        value = self.node.get(key)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
+            self.problem(key, f"'{key}' must be a list of texts")
+            return ()
+        return tuple(str(v).strip() for v in value if str(v).strip())
+
+    def checked(self, key: str, ok: Callable[[str], bool], what: str) -> str | None:
+        value = self.text(key)
+        if value is not None and not ok(value):
+            self.problem(key, f"malformed {what} '{value}'")
+            return None
+        return value
+
+    def last_verified(self) -> date | None:
+        raw = self.node.get("last_verified")
+        if raw is None:
+            return None
+        parsed = _parse_date(raw)
+        if parsed is None:
+            self.problem("last_verified", f"bad date '{raw}' (use YYYY-MM-DD)")
+        elif parsed > date.today() + timedelta(days=1):
+            self.problem("last_verified", f"date '{raw}' is in the future")
+            return None
+        return parsed
+
+    def districts(self, known: set[str]) -> tuple[str, ...]:
+        values = self.texts("districts")
+        for name in values:
+            if name != "all" and known and name not in known:
+                self.problem("districts", f"unknown district '{name}'")
+        return values
+
+
+def _phone_ok(value: str) -> bool:
+    return bool(PHONE_RE.match(value)) and 3 <= sum(c.isdigit() for c in value) <= 15
+
+
+def _mapping_list(report: _Report, path: Path, data: Any, key: str) -> list[LineDict]:
+    if not isinstance(data, LineDict) or not isinstance(data.get(key), list):
+        report.add(path, getattr(data, "line", 0) or 1, "", f"expected a list under '{key}:'")
+        return []
+    items = []
+    for item in data[key]:
+        if isinstance(item, LineDict):
+            items.append(item)
+        else:
+            report.add(path, data.line_of(key), "", f"every entry under '{key}:' must be a mapping")
+    return items
+
+
+def _read(report: _Report, path: Path) -> Any:
+    try:
+        return read_yaml(path)
+    except YamlError as exc:
+        report.add(path, exc.line, "", exc.message)
+    except OSError as exc:
+        report.add(path, 0, "", f"cannot read: {exc.strerror or exc}")
+    return None
+
+
+def _check_id(check: _FileChecker, seen: dict[str, str], kind: str) -> str | None:
+    ident = check.text("id", required=True)
+    if ident is None:
+        return None
+    if not ID_RE.match(ident):
+        check.problem("id", f"malformed id '{ident}' (use lower-case letters, digits and dashes)")
+    where = f"{_display(check.path)}:{check.node.line_of('id')}"
+    if ident in seen:
+        check.problem("id", f"duplicate {kind} id '{ident}' (first at {seen[ident]})")
+        return None
+    seen[ident] = where
+    return ident
+
+
+def _load_meta(report: _Report, folder: Path) -> tuple[dict[str, Any], LineDict | None]:
+    path = folder / META_FILE
+    data = _read(report, path)
+    meta: dict[str, Any] = {"municipality": folder.name, "languages": LANGUAGES,
+                            "fallback_offers": (), "districts": ()}
+    if data is None:
+        return meta, None
+    if not isinstance(data, LineDict):
+        report.add(path, 1, "", "expected a mapping")
+        return meta, None
+    check = _FileChecker(report, path, data, "")
+    check.unknown_keys({"municipality", "source_language", "languages", "fallback_offers", "districts"})
+    meta["municipality"] = check.text("municipality", required=True) or folder.name
+    if (src := check.text("source_language")) and src != SOURCE_LANGUAGE:
+        check.problem("source_language", f"the source language must be '{SOURCE_LANGUAGE}'")
+    langs = check.texts("languages") or LANGUAGES
+    for lang in langs:
+        if lang not in LANGUAGES:
+            check.problem("languages", f"unknown language '{lang}' (known: {', '.join(LANGUAGES)})")
+    meta["languages"] = tuple(lang for lang in langs if lang in LANGUAGES)
+    meta["fallback_offers"] = check.texts("fallback_offers")
+    meta["districts"] = check.texts("districts")
+    return meta, data
+
+
+def _load_offices(report: _Report, folder: Path, districts: set[str]) -> dict[str, tuple[LineDict, Office]]:
+    path = folder / OFFICES_FILE
+    seen: dict[str, str] = {}
+    offices: dict[str, tuple[LineDict, Office]] = {}
+    for node in _mapping_list(report, path, _read(report, path), "offices"):
+        check = _FileChecker(report, path, node, f"office '{node.get('id', '?')}'")
+        check.unknown_keys(OFFICE_KEYS)
+        ident = _check_id(check, seen, "office")
+        name = check.text("name", required=True)
+        source = check.text("source", required=True)
+        coordinates = None
+        if "coordinates" in node:
+            raw = node["coordinates"]
+            if (isinstance(raw, list) and len(raw) == 2 and all(isinstance(v, (int, float)) for v in raw)
+                    and -90 <= raw[0] <= 90 and -180 <= raw[1] <= 180):
+                coordinates = (float(raw[0]), float(raw[1]))
+            else:
+                check.problem("coordinates", "coordinates must be [latitude, longitude]")
+        spoken = check.texts("languages")
+        for code in spoken:
+            if not re.fullmatch(r"[a-z]{2,3}", code):
+                check.problem("languages", f"malformed language code '{code}'")
+        office = Office(
+            id=ident or "", name=name or "", source=source or "",
+            address=check.text("address"), coordinates=coordinates,
+            phone=check.checked("phone", _phone_ok, "phone number"),
+            email=check.checked("email", lambda v: bool(EMAIL_RE.match(v)), "e-mail address"),
+            website=check.checked("website", _valid_url, "URL"),
+            hours=check.text("hours"), languages=spoken,
+            districts=check.districts(districts), last_verified=check.last_verified(),
+        )
+        if ident:
+            offices[ident] = (node, office)
+    return offices
+
+
+def _offer_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*.yaml") if p.name not in NOT_OFFER_FILES)
+
+
+def _load_offers(report: _Report, folder: Path, office_ids: set[str],
+                 districts: set[str]) -> dict[str, tuple[Path, LineDict, dict[str, Any]]]:
+    seen: dict[str, str] = {}
+    offers: dict[str, tuple[Path, LineDict, dict[str, Any]]] = {}
+    for path in _offer_files(folder):
+        for node in _mapping_list(report, path, _read(report, path), "offers"):
+            check = _FileChecker(report, path, node, f"offer '{node.get('id', '?')}'")
+            check.unknown_keys(OFFER_KEYS)
+            ident = _check_id(check, seen, "offer")
+            topic = check.text("topic", required=True)
+            if topic and topic not in TOPICS:
+                check.problem("topic", f"unknown topic '{topic}' (known: {', '.join(TOPICS)})")
+            office = check.text("office", required=True)
+            if office and office not in office_ids:
+                check.problem("office", f"unknown office '{office}'")
+            ages = None
+            if "ages" in node:
+                raw = node["ages"]
+                if (isinstance(raw, list) and len(raw) == 2 and all(isinstance(v, int) for v in raw)
+                        and 0 <= raw[0] <= raw[1] <= 120):
+                    ages = (raw[0], raw[1])
+                else:
+                    check.problem("ages", "ages must be [from, to] in years, from <= to")
+            links = check.texts("links")
+            for url in links:
+                if not _valid_url(url):
+                    check.problem("links", f"malformed URL '{url}'")
+            german = _offer_text(check, "reviewed")
+            fields = dict(
+                id=ident, topic=topic, office=office, source=check.text("source", required=True),
+                ages=ages, links=tuple(u for u in links if _valid_url(u)),
+                districts=check.districts(districts), last_verified=check.last_verified(),
+                german=german,
+            )
+            if ident:
+                offers[ident] = (path, node, fields)
+    return offers
+
+
+def _offer_text(check: _FileChecker, status: str) -> OfferText | None:
+    values = {key: check.text(key, required=True) for key in OFFER_TEXT_REQUIRED}
+    if any(v is None for v in values.values()):
+        return None
+    return OfferText(
+        title=values["title"] or "", summary=values["summary"] or "", who=values["who"] or "",
+        cost=values["cost"] or "", desk=values["desk"] or "", conditions=check.text("conditions"),
+        bring=check.texts("bring"), keywords=check.texts("keywords"), status=status,
+    )
+
+
+def _load_translations(report: _Report, folder: Path, languages: Iterable[str],
+                       offers: dict[str, tuple[Path, LineDict, dict[str, Any]]],
+                       offices: dict[str, tuple[LineDict, Office]]):
+    offer_texts: dict[str, dict[str, OfferText]] = {i: {} for i in offers}
+    office_texts: dict[str, dict[str, OfficeText]] = {i: {} for i in offices}
+    for lang in languages:
+        if lang == SOURCE_LANGUAGE:
+            continue
+        path = folder / "lang" / f"{lang}.yaml"
+        if not path.exists():
+            report.add(path, 0, "", f"missing translation file for language '{lang}'")
+            continue
+        data = _read(report, path)
+        if data is None:
+            continue
+        if not isinstance(data, LineDict):
+            report.add(path, 1, "", "expected a mapping")
+            continue
+        top = _FileChecker(report, path, data, "")
+        top.unknown_keys({"language", "offers", "offices"})
+        if data.get("language") != lang:
+            top.problem("language", f"'language' must be '{lang}' in this file")
+        for section, known in (("offers", offers), ("offices", offices)):
+            entries = data.get(section) or LineDict()
+            if not isinstance(entries, LineDict):
+                top.problem(section, f"'{section}' must map ids to translations")
+                continue
+            for ident in entries:
+                if ident not in known:
+                    report.add(path, entries.line_of(ident), "", f"unknown {section[:-1]} '{ident}'")
+        offer_entries = data.get("offers") if isinstance(data.get("offers"), LineDict) else LineDict()
+        for ident, (src_path, src_node, fields) in offers.items():
+            node = offer_entries.get(ident)
+            if not isinstance(node, LineDict):
+                report.add(src_path, src_node.line, f"offer '{ident}'", f"no '{lang}' translation in {_display(path)}")
+                continue
+            check = _FileChecker(report, path, node, f"offer '{ident}' [{lang}]")
+            check.unknown_keys(OFFER_TEXT_KEYS)
+            status = _status(check)
+            text = _offer_text(check, status)
+            german: OfferText | None = fields["german"]
+            if text and german:
+                if len(text.bring) != len(german.bring):
+                    check.problem("bring", f"'bring' has {len(text.bring)} items, the German text {len(german.bring)}")
+                if german.conditions and not text.conditions:
+                    check.problem(None, "missing 'conditions' (the German text has them)")
+                offer_texts[ident][lang] = text
+        office_entries = data.get("offices") if isinstance(data.get("offices"), LineDict) else LineDict()
+        for ident, (src_node, office) in offices.items():
+            node = office_entries.get(ident)
+            if not isinstance(node, LineDict):
+                report.add(folder / OFFICES_FILE, src_node.line, f"office '{ident}'",
+                           f"no '{lang}' translation in {_display(path)}")
+                continue
+            check = _FileChecker(report, path, node, f"office '{ident}' [{lang}]")
+            check.unknown_keys(OFFICE_TEXT_KEYS)
+            name = check.text("name", required=True)
+            hours = check.text("hours", required=bool(office.hours))
+            if name:
+                office_texts[ident][lang] = OfficeText(name, hours, _status(check))
+    return offer_texts, office_texts
+
+
+def _status(check: _FileChecker) -> str:
+    status = check.text("status") or "draft"
+    if status not in STATUSES:
+        check.problem("status", f"status must be one of {', '.join(STATUSES)}")
+    return status
+
+
+def _load_false_friends(report: _Report, path: Path, data: Any) -> dict[str, tuple[str, ...]]:
+    table = data.get("false_friends") if isinstance(data, LineDict) else None
+    if table is None:
+        return {}
+    if not isinstance(table, LineDict):
+        report.add(path, data.line_of("false_friends"), "", "'false_friends' must map languages to lists of phrases")
+        return {}
+    found = {}
+    for lang, phrases in table.items():
+        if lang not in LANGUAGES:
+            report.add(path, table.line_of(lang), "false_friends", f"unknown language '{lang}'")
+        elif not isinstance(phrases, list) or not all(isinstance(p, str) for p in phrases):
+            report.add(path, table.line_of(lang), "false_friends", f"'{lang}' must be a list of phrases")
+        else:
+            found[lang] = tuple(p.strip() for p in phrases if p.strip())
+    return found
+
+
+def _load_topics(report: _Report, folder: Path, languages: tuple[str, ...]) -> tuple[dict[str, Topic], dict]:
+    path = folder / TOPICS_FILE
+    topics: dict[str, Topic] = {}
+    seen: dict[str, str] = {}
+    data = _read(report, path)
+    if isinstance(data, LineDict):
+        for key in data:
+            if key not in ("topics", "false_friends"):
+                report.add(path, data.line_of(key), "", f"unknown field '{key}'")
+    false_friends = _load_false_friends(report, path, data)
+    for node in _mapping_list(report, path, data, "topics"):
+        check = _FileChecker(report, path, node, f"topic '{node.get('id', '?')}'")
+        check.unknown_keys({"id", "icon", "names", "synonyms"})
+        ident = _check_id(check, seen, "topic")
+        if ident and ident not in TOPICS:
+            check.problem("id", f"unknown topic '{ident}' (known: {', '.join(TOPICS)})")
+            continue
+        names, synonyms = node.get("names"), node.get("synonyms")
+        if not isinstance(names, LineDict):
+            check.problem("names", "'names' must map languages to a name")
+            names = LineDict()
+        if not isinstance(synonyms, LineDict):
+            check.problem("synonyms", "'synonyms' must map languages to lists of terms")
+            synonyms = LineDict()
+        for lang in languages:
+            if not isinstance(names.get(lang), str) or not names[lang].strip():
+                check.problem("names", f"missing '{lang}' name")
+            terms = synonyms.get(lang)
+            if not isinstance(terms, list) or not terms or not all(isinstance(t, (str, int)) for t in terms):
+                check.problem("synonyms", f"missing '{lang}' synonyms")
+        for table in (names, synonyms):
+            for lang in table:
+                if lang not in LANGUAGES:
+                    report.add(path, table.line_of(lang), check.subject, f"unknown language '{lang}'")
+        if ident:
+            topics[ident] = Topic(
+                id=ident, icon=check.text("icon") or "",
+                names=MappingProxyType({k: str(v).strip() for k, v in names.items() if isinstance(v, str)}),
+                synonyms=MappingProxyType({
+                    k: tuple(str(t).strip() for t in v if str(t).strip())
+                    for k, v in synonyms.items() if isinstance(v, list)
+                }),
+            )
+    for ident in TOPICS:
+        if ident not in topics and not seen.get(ident):
+            report.add(path, 0, f"topic '{ident}'", "missing")
+    return topics, false_friends
+
+
+def _fingerprint(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*.yaml")):
+        digest.update(str(path.relative_to(folder)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def load_catalogue(folder: Path | str) -> Catalogue:
+    """Load and validate; raise CatalogueError listing every problem found."""
+    folder = Path(folder)
+    report = _Report([])
+    if not folder.is_dir():
+        raise CatalogueError([f"{_display(folder)}: not a catalogue folder (it should hold {META_FILE})"])
+    meta, meta_node = _load_meta(report, folder)
+    languages: tuple[str, ...] = meta["languages"]
+    districts = set(meta["districts"])
+    offices = _load_offices(report, folder, districts)
+    offers = _load_offers(report, folder, set(offices), districts)
+    offer_texts, office_texts = _load_translations(report, folder, languages, offers, offices)
+    topics, false_friends = _load_topics(report, folder, languages)
+    for ident in meta["fallback_offers"]:
+        if ident not in offers:
+            line = meta_node.line_of("fallback_offers") if meta_node else 0
+            report.add(folder / META_FILE, line, "", f"unknown fallback offer '{ident}'")
+    for topic in TOPICS:
+        if topics and not any(f["topic"] == topic for _, _, f in offers.values()):
+            report.add(folder, 0, f"topic '{topic}'", "has no offers")
+    if report.problems:
+        raise CatalogueError(report.problems)
+
+    built: dict[str, Offer] = {}
+    for ident, (_, _, f) in offers.items():
+        texts = {SOURCE_LANGUAGE: f["german"], **offer_texts[ident]}
+        built[ident] = Offer(
+            id=ident, topic=f["topic"], office=f["office"], source=f["source"],
+            texts=MappingProxyType(texts), ages=f["ages"], links=f["links"],
+            districts=f["districts"], last_verified=f["last_verified"],
+        )
+    built_offices = {
+        ident: _with_texts(office, office_texts[ident]) for ident, (_, office) in offices.items()
+    }
+    by_topic = {t: tuple(i for i, o in built.items() if o.topic == t) for t in TOPICS}
+    return Catalogue(
+        municipality=meta["municipality"], languages=languages,
+        topics=MappingProxyType({t: topics[t] for t in TOPICS}),
+        offices=MappingProxyType(built_offices), offers=MappingProxyType(built),
+        fallback_offers=meta["fallback_offers"], districts=meta["districts"],
+        version=_fingerprint(folder), by_topic=MappingProxyType(by_topic),
+        false_friends=MappingProxyType(false_friends),
+    )
+
+
+def _with_texts(office: Office, texts: dict[str, OfficeText]) -> Office:
+    from dataclasses import replace
+
+    merged = {SOURCE_LANGUAGE: OfficeText(office.name, office.hours, "reviewed"), **texts}
+    return replace(office, texts=MappingProxyType(merged))
+
+
+def validate(folder: Path | str) -> list[str]:
+    """Every problem in the catalogue at `folder`; an empty list when it is valid."""
+    try:
+        load_catalogue(folder)
+    except CatalogueError as exc:
+        return exc.problems
+    return []

@@ -1,0 +1,109 @@
+"""The catalogue as immutable values: what the loader produces and everything else reads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from types import MappingProxyType
+
+TOPICS: tuple[str, ...] = (
+    "language-course",
+    "daycare",
+    "school",
+    "school-to-work",
+    "parents",
+    "recognition-and-work",
+    "counselling",
+)
+
+
+def _empty() -> Mapping:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class OfficeText:
+    name: str
+    hours: str | None = None
+    status: str = "draft"
+
+
+@dataclass(frozen=True, slots=True)
+class Office:
+    id: str
+    name: str
+    source: str
+    address: str | None = None
+    coordinates: tuple[float, float] | None = None
+    phone: str | None = None
+    email: str | None = None
+    website: str | None = None
+    hours: str | None = None
+    languages: tuple[str, ...] = ()
+    districts: tuple[str, ...] = ()
+    last_verified: date | None = None
+    texts: Mapping[str, OfficeText] = field(default_factory=_empty)
+
+    def text(self, lang: str) -> OfficeText:
+        return self.texts.get(lang) or OfficeText(self.name, self.hours, "reviewed")
+
+
+@dataclass(frozen=True, slots=True)
+class OfferText:
+    title: str
+    summary: str
+    who: str
+    cost: str
+    desk: str
+    conditions: str | None = None
+    bring: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    status: str = "draft"
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    id: str
+    topic: str
+    office: str
+    source: str
+    texts: Mapping[str, OfferText]
+    ages: tuple[int, int] | None = None
+    links: tuple[str, ...] = ()
+    districts: tuple[str, ...] = ()
+    last_verified: date | None = None
+
+    def text(self, lang: str) -> OfferText:
+        """The text in `lang`, else German (the source every offer has)."""
+        return self.texts.get(lang) or self.texts["de"]
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    id: str
+    icon: str
+    names: Mapping[str, str]
+    synonyms: Mapping[str, tuple[str, ...]]
+
+    def name(self, lang: str) -> str:
+        return self.names.get(lang) or self.names.get("en") or self.id
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    municipality: str
+    languages: tuple[str, ...]
+    topics: Mapping[str, Topic]
+    offices: Mapping[str, Office]
+    offers: Mapping[str, Offer]
+    fallback_offers: tuple[str, ...] = ()
+    districts: tuple[str, ...] = ()
+    version: str = ""
+    by_topic: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)
+    # Phrases whose words look like a topic's but mean something else ("курс доллара"),
+    # per language: the matcher ignores their words.
+    false_friends: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)
+
+    def office_of(self, offer: Offer) -> Office:
+        return self.offices[offer.office]

@@ -1,0 +1,117 @@
+"""The `bildungslotse` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bot.catalogue import CatalogueError, validate
+from bot.config import MATRIX_TOKEN_ENV, TELEGRAM_TOKEN_ENV, Config, ConfigError, load_config
+from bot.languages import LANGUAGES
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bildungslotse",
+        description="Guides newcomers in Kassel to education offers, in their language. "
+                    "Without a command: the bots configured, or a terminal chat when none is.",
+    )
+    parser.add_argument("--config", help="settings file (default: $BILDUNGSLOTSE_CONFIG or built-in defaults)")
+    parser.add_argument("--catalogue", help="catalogue folder (default: the embedded Kassel catalogue)")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("chat", help="chat in the terminal")
+    sub.add_parser("run", help="start the configured Telegram and Matrix bots")
+    ask = sub.add_parser("ask", help="answer questions; '-' reads one question per line from stdin")
+    ask.add_argument("question", nargs="+", help="the question, or - for stdin")
+    ask.add_argument("--lang", choices=LANGUAGES, help="answer in this language")
+    ask.add_argument("--json", action="store_true", help="one JSON object per question")
+    check = sub.add_parser("validate", help="check a catalogue; exit 1 and list problems if invalid")
+    check.add_argument("path", nargs="?", help="catalogue folder (default: the embedded one)")
+    bench = sub.add_parser("bench", help="measure matching speed")
+    bench.add_argument("--rounds", type=int, default=5, help="passes over the questions (default 5)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"bildungslotse: {exc}", file=sys.stderr)
+        return 2
+    catalogue = Path(args.catalogue) if args.catalogue else config.catalogue
+    try:
+        if args.command == "validate":
+            return _validate(Path(args.path) if args.path else catalogue)
+        if args.command == "bench":
+            from bot.bench import run_bench
+
+            return run_bench(config, catalogue, rounds=max(1, args.rounds))
+        if args.command == "run":
+            return _run(config)
+        from bot.app import build_engine
+
+        engine = build_engine(config, catalogue)
+        if args.command == "ask":
+            return _ask(engine, args)
+        if args.command is None and config.platforms:
+            return _run(config)
+        from bot.transports.console import run_chat
+
+        return run_chat(engine)
+    except CatalogueError as exc:
+        print(f"bildungslotse: the catalogue is not valid ({len(exc.problems)} problems):", file=sys.stderr)
+        for problem in exc.problems[:50]:
+            print(f"  {problem}", file=sys.stderr)
+        print("Fix them, then check with: bildungslotse validate", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _validate(path: Path) -> int:
+    problems = validate(path)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s) in {path}", file=sys.stderr)
+        return 1
+    print(f"{path}: valid")
+    return 0
+
+
+def _run(config: Config) -> int:
+    if not config.platforms:
+        print(f"bildungslotse: no platform is configured. Set {TELEGRAM_TOKEN_ENV} for Telegram, or "
+              f"{MATRIX_TOKEN_ENV} and matrix.homeserver in the config for Matrix. "
+              "Without them, 'bildungslotse chat' runs the bot in this terminal.", file=sys.stderr)
+        return 2
+    print("bildungslotse: the Telegram and Matrix transports are not built yet.", file=sys.stderr)
+    return 2
+
+
+def _ask(engine, args: argparse.Namespace) -> int:
+    from bot.reply import Incoming
+
+    def answer(question: str, index: int) -> str:
+        reply = engine.handle(Incoming(user=f"ask-{index}", text=question, chosen_language=args.lang))
+        if not args.json:
+            return reply.plain()
+        return json.dumps({
+            "question": question,
+            "language": reply.language,
+            "category": reply.category,
+            "matches": [{"offer": m.offer, "category": m.topic, "score": m.score} for m in reply.matches[:5]],
+            "reply": reply.plain(),
+        }, ensure_ascii=False)
+
+    if args.question == ["-"]:
+        for index, line in enumerate(sys.stdin):
+            print(answer(line.rstrip("\n"), index), flush=True)
+        return 0
+    print(answer(" ".join(args.question), 0))
+    return 0

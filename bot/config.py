@@ -1,0 +1,129 @@
+"""Settings: a YAML file (see config.example.yaml) over embedded defaults; secrets from the
+environment only, never from a file in the repository."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.catalogue.yamlsource import LineDict, YamlError, read_yaml
+from bot.languages import LANGUAGES
+from bot.matching.index import DEFAULT_THRESHOLD
+from bot.paths import CATALOGUE_DIR
+
+CONFIG_ENV = "BILDUNGSLOTSE_CONFIG"
+TELEGRAM_TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
+MATRIX_TOKEN_ENV = "MATRIX_ACCESS_TOKEN"
+
+
+class ConfigError(Exception):
+    """A setting is wrong; the message names the file, the line and the fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramSettings:
+    token: str | None = None
+    base_url: str = "https://api.telegram.org/bot"
+    admins: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixSettings:
+    homeserver: str | None = None
+    user_id: str | None = None
+    token: str | None = None
+    command_prefix: str = "!lotse"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    catalogue: Path = CATALOGUE_DIR
+    data_dir: Path = Path("data")
+    default_language: str = "en"
+    match_threshold: float = DEFAULT_THRESHOLD
+    telegram: TelegramSettings = field(default_factory=TelegramSettings)
+    matrix: MatrixSettings = field(default_factory=MatrixSettings)
+    source: Path | None = None
+
+    @property
+    def platforms(self) -> list[str]:
+        found = []
+        if self.telegram.token:
+            found.append("telegram")
+        if self.matrix.token and self.matrix.homeserver:
+            found.append("matrix")
+        return found
+
+
+_SCHEMA: dict[str, dict[str, type] | type] = {
+    "catalogue": str, "data_dir": str, "default_language": str,
+    "matching": {"threshold": float},
+    "telegram": {"base_url": str, "admins": list},
+    "matrix": {"homeserver": str, "user_id": str, "command_prefix": str},
+}
+
+
+def _check(node: LineDict, schema: dict, path: Path, prefix: str = "") -> None:
+    for key, value in node.items():
+        where = f"{path}:{node.line_of(key)}"
+        expected = schema.get(key)
+        if expected is None:
+            known = ", ".join(prefix + k for k in schema)
+            raise ConfigError(f"{where}: unknown setting '{prefix}{key}' (known: {known})")
+        if isinstance(expected, dict):
+            if not isinstance(value, LineDict):
+                raise ConfigError(f"{where}: '{prefix}{key}' must be a section of settings")
+            _check(value, expected, path, f"{prefix}{key}.")
+        elif expected is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            continue
+        elif not isinstance(value, expected):
+            raise ConfigError(f"{where}: '{prefix}{key}' must be {expected.__name__}")
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """Read the config file named by `path`, else by $BILDUNGSLOTSE_CONFIG, else use defaults."""
+    env = os.environ
+    name = path or env.get(CONFIG_ENV)
+    data: LineDict = LineDict()
+    source = None
+    if name:
+        source = Path(name)
+        if not source.is_file():
+            raise ConfigError(f"{source}: config file not found (copy config.example.yaml and adjust it)")
+        try:
+            loaded = read_yaml(source)
+        except YamlError as exc:
+            raise ConfigError(f"{source}:{exc.line}: {exc.message}") from None
+        if loaded is not None and not isinstance(loaded, LineDict):
+            raise ConfigError(f"{source}:1: expected settings as 'name: value' lines")
+        data = loaded or LineDict()
+        _check(data, _SCHEMA, source)
+    base = source.parent if source else Path.cwd()
+    lang = data.get("default_language", "en")
+    if lang not in LANGUAGES:
+        raise ConfigError(f"{source}:{data.line_of('default_language')}: unknown default_language "
+                          f"'{lang}' (use one of {', '.join(LANGUAGES)})")
+    telegram = data.get("telegram") or {}
+    matrix = data.get("matrix") or {}
+    try:
+        admins = tuple(int(a) for a in telegram.get("admins", []))
+    except (TypeError, ValueError):
+        raise ConfigError(f"{source}: telegram.admins must be a list of numeric Telegram user ids") from None
+    return Config(
+        catalogue=(base / data["catalogue"]) if "catalogue" in data else CATALOGUE_DIR,
+        data_dir=base / data.get("data_dir", "data"),
+        default_language=lang,
+        match_threshold=float((data.get("matching") or {}).get("threshold", DEFAULT_THRESHOLD)),
+        telegram=TelegramSettings(
+            token=env.get(TELEGRAM_TOKEN_ENV) or None,
+            base_url=telegram.get("base_url", TelegramSettings.base_url),
+            admins=admins,
+        ),
+        matrix=MatrixSettings(
+            homeserver=matrix.get("homeserver"), user_id=matrix.get("user_id"),
+            token=env.get(MATRIX_TOKEN_ENV) or None,
+            command_prefix=matrix.get("command_prefix", "!lotse"),
+        ),
+        source=source,
+    )

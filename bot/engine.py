@@ -1,0 +1,271 @@
+"""The dialogue engine: Incoming -> Reply, with no knowledge of any transport.
+
+Language for a reply: what the user chose always wins; otherwise the language the message is
+written in when that is clear; otherwise the platform's hint; otherwise the last language used.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from bot import cards
+from bot.catalogue import Catalogue
+from bot.i18n import translator
+from bot.languages import DEFAULT_LANGUAGE, LANGUAGES, is_rtl, native_name, normalise_code
+from bot.matching import Matcher, Result
+from bot.reply import Button, Incoming, Message, Reply
+from bot.text import Line, Span, bold, plain
+
+MAX_QUESTION = 1000  # characters looked at; the rest of a very long message is ignored
+SHOWN = 3  # offers per answer
+CONFIDENT = 0.6  # detection confidence above which the message's language wins over the hint
+_DEEP_LINK = re.compile(r"^(?P<lang>[a-z]{2})(?:-(?:(?P<offer>o-[a-z0-9-]+)|(?P<topic>[a-z-]+)))?$")
+
+
+@dataclass(slots=True)
+class Session:
+    chosen: str | None = None  # set by the language picker; always wins
+    last: str | None = None  # language of the last reply
+    results: tuple[str, ...] = ()  # offers ranked for the last question, for "more"
+    shown: int = 0
+
+
+@dataclass(slots=True)
+class Sessions:
+    """In-memory sessions, the least recently used dropped beyond `limit`."""
+
+    limit: int = 10_000
+    _data: OrderedDict[str, Session] = field(default_factory=OrderedDict)
+
+    def get(self, user: str) -> Session:
+        session = self._data.pop(user, None) or Session()
+        self._data[user] = session
+        while len(self._data) > self.limit:
+            self._data.popitem(last=False)
+        return session
+
+    def forget(self, user: str) -> None:
+        self._data.pop(user, None)
+
+
+def clean(text: str) -> str:
+    """Drop control and bidi-override characters; keep letters, digits, punctuation, emoji."""
+    kept = []
+    for char in text[: MAX_QUESTION * 4]:
+        category = unicodedata.category(char)
+        if char in "\n\t":
+            kept.append(" ")
+        elif category in ("Cc", "Cf", "Cs", "Co", "Cn") and char not in "\u200c\u200d":
+            continue
+        else:
+            kept.append(char)
+    return re.sub(r"\s+", " ", "".join(kept)).strip()[:MAX_QUESTION]
+
+
+def _has_words(text: str) -> bool:
+    return any(unicodedata.category(c)[0] in "LN" for c in text)
+
+
+class Engine:
+    def __init__(self, catalogue: Catalogue, matcher: Matcher, sessions: Sessions | None = None,
+                 default_language: str = DEFAULT_LANGUAGE) -> None:
+        self.catalogue = catalogue
+        self.matcher = matcher
+        self.sessions = sessions or Sessions()
+        self.default_language = default_language
+
+    # -- entry point ---------------------------------------------------------------------
+    def handle(self, incoming: Incoming) -> Reply:
+        session = self.sessions.get(incoming.user)
+        if incoming.chosen_language in LANGUAGES:
+            session.chosen = incoming.chosen_language
+        if incoming.payload is not None:
+            return self._button(session, incoming, incoming.payload)
+        text = clean(incoming.text or "")
+        if text.startswith("/"):
+            command, _, argument = text[1:].partition(" ")
+            return self._command(session, incoming, command.split("@")[0].lower(), argument.strip())
+        return self._question(session, incoming, text)
+
+    # -- language --------------------------------------------------------------------------
+    def _language(self, session: Session, incoming: Incoming, result: Result | None = None) -> str:
+        if session.chosen:
+            lang = session.chosen
+        elif result and result.detection.language and result.detection.confidence >= CONFIDENT:
+            lang = result.detection.language
+        else:
+            lang = (normalise_code(incoming.language_hint) or session.last
+                    or (result.detection.language if result else None) or self.default_language)
+        session.last = lang
+        return lang
+
+    def _reply(self, lang: str, *messages: Message, **extra) -> Reply:
+        return Reply(lang, is_rtl(lang), tuple(messages), **extra)
+
+    # -- commands and buttons ----------------------------------------------------------------
+    def _command(self, session: Session, incoming: Incoming, command: str, argument: str) -> Reply:
+        if command == "start":
+            return self._start(session, incoming, argument)
+        lang = self._language(session, incoming)
+        if command in ("language", "lang", "sprache"):
+            if normalise_code(argument):
+                return self._choose(session, normalise_code(argument) or lang)
+            return self._language_picker(lang)
+        if command == "topics":
+            return self._topics(lang)
+        return self._help(lang)
+
+    def _button(self, session: Session, incoming: Incoming, payload: str) -> Reply:
+        kind, _, rest = payload.partition(":")
+        if kind == "lang" and rest in LANGUAGES:
+            return self._choose(session, rest)
+        lang = self._language(session, incoming)
+        if kind == "t" and rest in self.catalogue.topics:
+            return self._topic(session, lang, rest)
+        if kind == "o":
+            ident, _, action = rest.partition(":")
+            if ident in self.catalogue.offers:
+                return self._offer_action(session, lang, ident, action or "card")
+        if kind == "more":
+            return self._more(session, lang)
+        if kind == "menu":
+            return self._topics(lang) if rest == "topics" else self._language_picker(lang)
+        _ = translator(lang)
+        return self._reply(lang, Message(((plain(_("This button is no longer valid. Please ask your question again.")),),),
+                                         cards.topic_buttons(self.catalogue, lang)))
+
+    def _start(self, session: Session, incoming: Incoming, argument: str) -> Reply:
+        deep = _DEEP_LINK.match(argument.lower()) if argument else None
+        if deep:
+            session.chosen = deep["lang"] if deep["lang"] in LANGUAGES else session.chosen
+            lang = self._language(session, incoming)
+            if deep["offer"] and deep["offer"][2:] in self.catalogue.offers:
+                return self._offer_action(session, lang, deep["offer"][2:], "card")
+            if deep["topic"] in self.catalogue.topics:
+                return self._topic(session, lang, deep["topic"])
+        lang = self._language(session, incoming)
+        _ = translator(lang)
+        lines: list[Line] = [
+            (bold(_("Hello! I am the Bildungslotse.")),),
+            (plain(_("I help newcomers in {city} find German courses, daycare, school, training and work, offers for parents, recognition of qualifications and counselling.").format(city=self.catalogue.municipality)),),
+            (plain(_("Write your question in your language, or choose a topic:")),),
+        ]
+        buttons = (*cards.topic_buttons(self.catalogue, lang), (cards.language_button(_),))
+        return self._reply(lang, Message(tuple(lines), buttons))
+
+    def _help(self, lang: str) -> Reply:
+        _ = translator(lang)
+        lines: list[Line] = [
+            (bold(_("How I can help")),),
+            (plain(_("Write your question in your own words and in your language, for example: “Where can I find a German course?”")),),
+            (plain(_("I answer with offers in {city} and the office that helps, with address, opening hours and phone.").format(city=self.catalogue.municipality)),),
+            (plain(_("Choose a topic to see all its offers, or change the language.")),),
+        ]
+        buttons = (*cards.topic_buttons(self.catalogue, lang), (cards.language_button(_),))
+        return self._reply(lang, Message(tuple(lines), buttons))
+
+    def _language_picker(self, lang: str) -> Reply:
+        _ = translator(lang)
+        buttons = [Button(native_name(code), f"lang:{code}") for code in self.catalogue.languages]
+        rows = tuple(tuple(buttons[i:i + 2]) for i in range(0, len(buttons), 2))
+        return self._reply(lang, Message(((plain(_("Choose your language:")),),), rows))
+
+    def _choose(self, session: Session, lang: str) -> Reply:
+        session.chosen = session.last = lang
+        _ = translator(lang)
+        line = (plain(_("From now on I answer in {language}.").format(language=native_name(lang))),)
+        hint = (plain(_("Write your question in your language, or choose a topic:")),)
+        return self._reply(lang, Message((line, hint), cards.topic_buttons(self.catalogue, lang)))
+
+    def _topics(self, lang: str) -> Reply:
+        _ = translator(lang)
+        return self._reply(lang, Message(((plain(_("Choose a topic:")),),), cards.topic_buttons(self.catalogue, lang)))
+
+    def _topic(self, session: Session, lang: str, topic: str) -> Reply:
+        _ = translator(lang)
+        offers = self.catalogue.by_topic[topic]
+        session.results, session.shown = offers, 0
+        name = self.catalogue.topics[topic].name(lang)
+        lines: list[Line] = [(bold(name),), (plain(_("Choose an offer:")),)]
+        buttons = tuple((Button(self.catalogue.offers[i].text(lang).title[:60], f"o:{i}:card"),) for i in offers)
+        return self._reply(lang, Message(tuple(lines), buttons), category=topic)
+
+    # -- offers ----------------------------------------------------------------------------
+    def _card(self, lang: str, ident: str, intro: str | None = None) -> Message:
+        _ = translator(lang)
+        offer = self.catalogue.offers[ident]
+        office = self.catalogue.office_of(offer)
+        lines = cards.offer_lines(offer, office, lang, _)
+        if intro:
+            lines.insert(0, (plain(intro),))
+        if offer.text(lang).status == "draft" and lang != "de":
+            lines.append((Span(_("Draft translation, not yet checked by a native speaker."), "italic"),))
+        return Message(tuple(lines), cards.offer_buttons(offer, office, _))
+
+    def _offer_action(self, session: Session, lang: str, ident: str, action: str) -> Reply:
+        _ = translator(lang)
+        offer = self.catalogue.offers[ident]
+        office = self.catalogue.office_of(offer)
+        back = cards.offer_buttons(offer, office, _)
+        if action == "contact":
+            lines = [(bold(offer.text(lang).title),), *cards.office_lines(office, lang, _)]
+            return self._reply(lang, Message(tuple(lines), back))
+        if action == "bring":
+            return self._reply(lang, Message(tuple(cards.bring_lines(offer, lang, _)), back))
+        if action == "desk":
+            return self._reply(lang, Message(tuple(cards.desk_lines(offer, lang, _)), back))
+        if action == "map":
+            lines, location = cards.map_lines(office, lang, _)
+            return self._reply(lang, Message(tuple(lines), back, location))
+        if action == "more":
+            others = tuple(i for i in self.catalogue.by_topic[offer.topic] if i != ident)
+            session.results, session.shown = others, 0
+            return self._more(session, lang)
+        return self._reply(lang, self._card(lang, ident), category=offer.topic)
+
+    def _more(self, session: Session, lang: str) -> Reply:
+        _ = translator(lang)
+        batch = session.results[session.shown: session.shown + SHOWN]
+        if not batch:
+            return self._reply(lang, Message(((plain(_("There are no more offers for this. Choose a topic:")),),),
+                                             cards.topic_buttons(self.catalogue, lang)))
+        session.shown += len(batch)
+        messages = [self._card(lang, ident) for ident in batch]
+        if session.shown < len(session.results):
+            messages.append(Message(((plain(_("There are more offers.")),),), ((Button(_("More offers"), "more:"),),)))
+        return self._reply(lang, *messages)
+
+    # -- questions -------------------------------------------------------------------------
+    def _question(self, session: Session, incoming: Incoming, text: str) -> Reply:
+        if not _has_words(text):
+            lang = self._language(session, incoming)
+            _ = translator(lang)
+            line = (plain(_("Please write your question in words, for example: “Where can I find a German course?”")),)
+            return self._reply(lang, Message((line,), cards.topic_buttons(self.catalogue, lang)), answered=None)
+        result = self.matcher.match(text, session.chosen)
+        lang = self._language(session, incoming, result)
+        _ = translator(lang)
+        if not result.fits:
+            return self._nothing_fits(session, lang, result)
+        ranked = tuple(m.offer for m in result.matches)
+        session.results, session.shown = ranked, 0
+        reply = self._more(session, lang)
+        first = reply.messages[0]
+        intro = Message(((plain(_("This is what fits your question best:")),), *first.lines), first.buttons, first.location)
+        return Reply(lang, is_rtl(lang), (intro, *reply.messages[1:]), category=result.category,
+                     matches=result.matches, answered=True)
+
+    def _nothing_fits(self, session: Session, lang: str, result: Result) -> Reply:
+        _ = translator(lang)
+        session.results, session.shown = (), 0
+        lines: list[Line] = [
+            (bold(_("Sorry, I don't know an offer that fits your question.")),),
+            (plain(_("The free migration counselling can help you with any question:")),),
+        ]
+        messages = [Message(tuple(lines))]
+        messages += [self._card(lang, ident) for ident in self.catalogue.fallback_offers[:1]]
+        messages.append(Message(((plain(_("Or choose a topic:")),),), cards.topic_buttons(self.catalogue, lang)))
+        return Reply(lang, is_rtl(lang), tuple(messages), category=None, matches=result.matches, answered=False)

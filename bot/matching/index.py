@@ -1,0 +1,294 @@
+"""The matcher: from a question to ranked offers, built once per catalogue and then read-only.
+
+Every term the catalogue knows (topic synonyms and offer keywords, in all ten languages) is
+split into normalised words. A question's words meet those words exactly, as a stem (one is the
+start of the other: "kurs" / "kursu"), or within one or two typing errors (rapidfuzz checks the
+candidates a deletion index proposes). Matched terms vote for their topic or offer with a weight
+that falls with how many topics share the term; a question in Arabic therefore finds an offer
+whose only match is its German keyword "Kita".
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from rapidfuzz.distance import OSA
+
+from bot.catalogue import Catalogue
+from bot.matching.detect import Detection, LanguageDetector
+from bot.matching.normalise import tokens, variants
+
+# How much a kind of word match is worth, relative to an exact one.
+PREFIX_OF_QUESTION_WORD = 0.9  # "kurs" is the start of "kursu"
+QUESTION_WORD_IS_PREFIX = 0.6  # "ausbild" is the start of "ausbildung"
+SHARED_STEM = 0.7  # same beginning, different ending
+TYPO_1, TYPO_2 = 0.65, 0.55
+# A term in the language of the question, or German (whose words everybody here borrows),
+# counts fully; a term of another language counts less, since it is more likely a false friend.
+OTHER_LANGUAGE = 0.6
+PHRASE_BONUS = 0.5  # per extra word in a multi-word term
+# An offer's own keywords rank it within its topic, and count less than the topic's words
+# for choosing the topic: keywords are often everyday words ("jugendliche", "termin").
+OFFER_KEYWORDS = 0.6
+MIN_STEM, MIN_FUZZY, MIN_TRUNCATED = 4, 5, 6
+# Below this score nothing fits: one exact word of one topic is enough, one typo alone is not.
+DEFAULT_THRESHOLD = 0.7
+
+NON_LATIN = frozenset({"ar", "fa", "ru", "uk", "bg"})
+Target = tuple[str, str]  # ("t", topic) or ("o", offer id)
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    words: tuple[str, ...]
+    lang: str
+    targets: tuple[tuple[Target, float], ...]
+    translit: bool = False  # Latin transliteration of a language written in another script
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    offer: str
+    topic: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    language: str | None
+    detection: Detection
+    matches: tuple[Match, ...]
+    fits: bool
+
+    @property
+    def category(self) -> str | None:
+        return self.matches[0].topic if self.fits and self.matches else None
+
+
+class Matcher:
+    def __init__(self, catalogue: Catalogue, stopwords: Mapping[str, frozenset[str]],
+                 threshold: float = DEFAULT_THRESHOLD) -> None:
+        self.catalogue = catalogue
+        self.threshold = threshold
+        self._stopwords = stopwords
+        self.detector = LanguageDetector(stopwords)
+        self._terms: list[Term] = _build_terms(catalogue, stopwords)
+        self._starts: dict[str, list[int]] = defaultdict(list)
+        vocab: set[str] = set()
+        for i, term in enumerate(self._terms):
+            self._starts[term.words[0]].append(i)
+            vocab.update(term.words)
+        self._vocab = frozenset(vocab)
+        self._false_friends: dict[str, list[tuple[str, ...]]] = defaultdict(list)
+        for phrases in catalogue.false_friends.values():
+            for phrase in phrases:
+                words = tuple(tokens(phrase))
+                if words:
+                    self._false_friends[words[0]].append(words)
+        self._prefixes: dict[str, set[str]] = defaultdict(set)
+        self._deletes: dict[str, set[str]] = defaultdict(set)
+        for word in vocab:
+            for end in range(MIN_TRUNCATED, len(word)):
+                self._prefixes[word[:end]].add(word)
+            if len(word) >= MIN_FUZZY - 1:
+                for form in _deletions(word):
+                    self._deletes[form].add(word)
+
+    # -- words ---------------------------------------------------------------------------
+    def _word_matches(self, word: str) -> dict[str, float]:
+        """Vocabulary words that `word` may stand for, with the quality of each match."""
+        found: dict[str, float] = {}
+
+        def keep(candidate: str, quality: float) -> None:
+            if quality > found.get(candidate, 0.0):
+                found[candidate] = quality
+
+        for form_index, form in enumerate(variants(word)):
+            strip = 1.0 if form_index == 0 else 0.9
+            if form in self._vocab:
+                keep(form, strip)
+            if len(form) < MIN_STEM:
+                continue
+            for end in range(len(form) - 1, MIN_STEM - 1, -1):
+                if form[:end] in self._vocab:
+                    keep(form[:end], PREFIX_OF_QUESTION_WORD * strip)
+                    break
+            if len(form) >= MIN_TRUNCATED:
+                for candidate in self._prefixes.get(form, ()):
+                    keep(candidate, QUESTION_WORD_IS_PREFIX * strip)
+                # Inflected forms share a long stem: "собеседованю" / "собеседование".
+                for end in range(len(form) - 1, max(MIN_TRUNCATED, int(0.75 * len(form))) - 1, -1):
+                    stems = self._prefixes.get(form[:end])
+                    if stems:
+                        for candidate in stems:
+                            if len(candidate) - end <= 3:
+                                keep(candidate, SHARED_STEM * strip)
+                        break
+                if form_index == 0 and not found:
+                    self._typos(form, keep)
+        return found
+
+    def _typos(self, word: str, keep) -> None:
+        candidates: set[str] = set(self._deletes.get(word, ()))
+        for form in _deletions(word):
+            if form in self._vocab:
+                candidates.add(form)
+            candidates.update(self._deletes.get(form, ()))
+        limit = 1 if len(word) < 8 else 2
+        for candidate in candidates:
+            if abs(len(candidate) - len(word)) > limit or len(candidate) < MIN_FUZZY - 1:
+                continue
+            distance = OSA.distance(word, candidate, score_cutoff=limit)
+            if distance <= limit:
+                keep(candidate, TYPO_1 if distance <= 1 else TYPO_2)
+
+    def _without_false_friends(self, words: list[str]) -> list[str]:
+        kept, index = [], 0
+        while index < len(words):
+            for phrase in self._false_friends.get(words[index], ()):
+                if tuple(words[index:index + len(phrase)]) == phrase:
+                    index += len(phrase)
+                    break
+            else:
+                kept.append(words[index])
+                index += 1
+        return kept
+
+    # -- questions -----------------------------------------------------------------------
+    def match(self, text: str, lang: str | None = None, limit: int = 5) -> Result:
+        detection = self.detector.detect(text)
+        language = lang or detection.language
+        evidence = self._evidence(text, language)
+        totals = {target: sum(value for value, _ in slots.values()) for target, slots in evidence.items()}
+        return self._rank(totals, language, detection, limit)
+
+    def explain(self, text: str, lang: str | None = None) -> dict[Target, list[tuple[str, float]]]:
+        """Which words of the catalogue voted for which topic or offer, and how much."""
+        language = lang or self.detector.detect(text).language
+        return {
+            target: sorted(((" ".join(term.words), round(value, 3)) for value, term in slots.values()),
+                           key=lambda item: -item[1])
+            for target, slots in self._evidence(text, language).items()
+        }
+
+    def _evidence(self, text: str, language: str | None) -> dict[Target, dict[int, tuple[float, Term]]]:
+        stop = self._stopwords.get(language or "", frozenset())
+        words = list(dict.fromkeys(w for w in self._without_false_friends(tokens(text)) if w not in stop))
+        per_position = [self._word_matches(w) for w in words]
+        evidence: dict[Target, dict[int, tuple[float, Term]]] = defaultdict(dict)
+        for position, matches in enumerate(per_position):
+            for word, quality in matches.items():
+                for term_index in self._starts.get(word, ()):
+                    term = self._terms[term_index]
+                    q = quality if len(term.words) == 1 else _phrase(term.words, per_position, position, quality)
+                    if not q:
+                        continue
+                    factor = 1.0 if term.lang in (language, "de") or term.translit else OTHER_LANGUAGE
+                    value = q * factor * (1 + PHRASE_BONUS * (len(term.words) - 1))
+                    for target, weight in term.targets:
+                        slot = evidence[target]
+                        if value * weight > slot.get(position, (0.0, term))[0]:
+                            slot[position] = (value * weight, term)
+        return evidence
+
+    def _rank(self, totals: Mapping[Target, float], language: str | None, detection: Detection,
+              limit: int) -> Result:
+        scored = []
+        for order, (ident, offer) in enumerate(self.catalogue.offers.items()):
+            score = totals.get(("t", offer.topic), 0.0) + OFFER_KEYWORDS * totals.get(("o", ident), 0.0)
+            if score > 0:
+                scored.append((score, totals.get(("o", ident), 0.0), -order, ident))
+        scored.sort(reverse=True)
+        ranked = _diversify(scored, self.catalogue)
+        matches = tuple(
+            Match(ident, self.catalogue.offers[ident].topic, round(100 * (1 - math.exp(-score / 2)), 2))
+            for score, _, _, ident in ranked[:limit]
+        )
+        fits = bool(scored) and scored[0][0] >= self.threshold
+        return Result(language, detection, matches, fits)
+
+
+def _phrase(words: tuple[str, ...], per_position: list[dict[str, float]], start: int,
+            quality: float) -> float:
+    """Quality of a multi-word term found from `start` on (one stray word allowed between)."""
+    position = start
+    for word in words[1:]:
+        for step in (1, 2):
+            q = per_position[position + step].get(word) if position + step < len(per_position) else None
+            if q:
+                quality = min(quality, q)
+                position += step
+                break
+        else:
+            return 0.0
+    return quality
+
+
+def _diversify(scored: list, catalogue: Catalogue) -> list:
+    """Keep the best offer first, and put the best of a second topic among the first three
+    when it is a serious contender: the question may be about either."""
+    if len(scored) < 3:
+        return scored
+    top_topic = catalogue.offers[scored[0][3]].topic
+    for index, item in enumerate(scored):
+        if catalogue.offers[item[3]].topic != top_topic:
+            if index > 1 and item[0] >= 0.3 * scored[0][0]:
+                return [scored[0], scored[1], item, *scored[2:index], *scored[index + 1:]]
+            break
+    return scored
+
+
+def _deletions(word: str) -> Iterable[str]:
+    return {word[:i] + word[i + 1:] for i in range(len(word))}
+
+
+def _build_terms(catalogue: Catalogue, stopwords: Mapping[str, frozenset[str]]) -> list[Term]:
+    """All terms with the targets they vote for; weight 1/sqrt(k) for a term shared by k topics."""
+    votes: dict[tuple[tuple[str, ...], str], set[Target]] = defaultdict(set)
+
+    def add(text: str, lang: str, target: Target) -> None:
+        # Function words inside a phrase are dropped, as they are from questions:
+        # "curs de integrare" must meet "cursul de integrare".
+        stop = stopwords.get(lang, frozenset())
+        words = tuple(w for w in tokens(text) if w not in stop)
+        if not words:
+            return
+        votes[(words, lang)].add(target)
+        # Arabic script: the same term without its article, as questions are stripped of it.
+        bare = tuple(w[2:] if w.startswith("ال") and len(w) > 4 else w for w in words)
+        if bare != words:
+            votes[(bare, lang)].add(target)
+
+    for topic in catalogue.topics.values():
+        for lang, terms in topic.synonyms.items():
+            for term in terms:
+                add(term, lang, ("t", topic.id))
+        for lang, name in topic.names.items():
+            add(name, lang, ("t", topic.id))
+    for offer in catalogue.offers.values():
+        for lang, text in offer.texts.items():
+            for keyword in text.keywords:
+                add(keyword, lang, ("o", offer.id))
+    # Topics a word sequence points to, over all languages: the fewer, the more telling.
+    topics_of: dict[tuple[str, ...], set[str]] = defaultdict(set)
+    for (words, _), targets in votes.items():
+        for kind, ident in targets:
+            topics_of[words].add(ident if kind == "t" else catalogue.offers[ident].topic)
+    terms = []
+    for (words, lang), targets in votes.items():
+        weight = 1.0 / math.sqrt(len(topics_of[words]))
+        offers_per_topic: dict[str, int] = defaultdict(int)
+        for kind, ident in targets:
+            if kind == "o":
+                offers_per_topic[catalogue.offers[ident].topic] += 1
+        weighted = tuple(
+            (target, weight if target[0] == "t"
+             else weight / math.sqrt(offers_per_topic[catalogue.offers[target[1]].topic]))
+            for target in sorted(targets)
+        )
+        translit = lang in NON_LATIN and all(w.isascii() for w in words)
+        terms.append(Term(words, lang, weighted, translit))
+    return terms

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.catalogue import TOPICS, CatalogueError, load_catalogue, validate
+from bot.languages import LANGUAGES
+
+
+def test_kassel_catalogue_is_valid_and_complete(catalogue):
+    assert set(catalogue.topics) == set(TOPICS)
+    assert catalogue.languages == LANGUAGES
+    for topic in TOPICS:
+        assert len(catalogue.by_topic[topic]) >= 4, topic
+    for offer in catalogue.offers.values():
+        assert offer.source and offer.last_verified
+        assert set(offer.texts) == set(LANGUAGES), offer.id
+        german = offer.texts["de"]
+        for lang, text in offer.texts.items():
+            assert text.title and text.summary and text.who and text.cost and text.desk, (offer.id, lang)
+            assert len(text.bring) == len(german.bring), (offer.id, lang)
+            assert bool(text.conditions) == bool(german.conditions), (offer.id, lang)
+    for office in catalogue.offices.values():
+        assert office.source
+        assert set(office.texts) == set(LANGUAGES), office.id
+
+
+def test_translations_are_marked_draft_until_reviewed(catalogue):
+    statuses = {t.status for o in catalogue.offers.values() for lang, t in o.texts.items() if lang != "de"}
+    assert statuses <= {"draft", "reviewed"}
+    assert "draft" in statuses
+
+
+def _edit(path: Path, old: str, new: str) -> int:
+    """Replace the first `old` in `path`; return the 1-based line it was on."""
+    text = path.read_text(encoding="utf-8")
+    index = text.index(old)
+    path.write_text(text[:index] + new + text[index + len(old):], encoding="utf-8")
+    return text[:index].count("\n") + 1
+
+
+def _problems(folder: Path) -> list[str]:
+    problems = validate(folder)
+    assert problems, "the broken catalogue was accepted"
+    return problems
+
+
+def test_dangling_office_reported_with_file_and_line(catalogue_copy):
+    line = _edit(catalogue_copy / "daycare.yaml", "office: kita-kassel", "office: jugendamtt")
+    problems = _problems(catalogue_copy)
+    expected = f"daycare.yaml:{line}: offer 'kita-anmeldung': unknown office 'jugendamtt'"
+    assert any(p.endswith(expected) for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "message"),
+    [
+        ("school.yaml", "topic: school", "topic: schools", "unknown topic 'schools'"),
+        ("school.yaml", "id: intensivklasse", "id: schulanmeldung-abz", "duplicate offer id 'schulanmeldung-abz'"),
+        ("offices.yaml", "phone: 0561 7004-211", "phone: call us", "malformed phone number 'call us'"),
+        ("offices.yaml", "email: info@dw-region-kassel.de", "email: info(at)dw-region-kassel.de", "malformed e-mail address"),
+        ("offices.yaml", "website: https://www.vhs-region-kassel.de", "website: www vhs", "malformed URL 'www vhs'"),
+        ("daycare.yaml", "last_verified: 2026-11-01", "last_verified: 2026-13-01", "bad date '2026-13-01'"),
+        ("daycare.yaml", "    desk: Ich möchte mein Kind", "    dsek: Ich möchte mein Kind", "unknown field 'dsek'"),
+    ],
+)
+def test_each_kind_of_problem_names_file_line_and_subject(catalogue_copy, file, old, new, message):
+    line = _edit(catalogue_copy / file, old, new)
+    problems = _problems(catalogue_copy)
+    hits = [p for p in problems if message in p]
+    assert hits, problems
+    assert any(re.search(rf"{re.escape(file)}:{line}: ", p) for p in hits), hits
+
+
+def test_missing_language_is_reported(catalogue_copy):
+    (catalogue_copy / "lang" / "pl.yaml").unlink()
+    problems = _problems(catalogue_copy)
+    assert any("missing translation file for language 'pl'" in p for p in problems)
+
+
+def test_missing_translation_of_one_offer_points_to_the_offer(catalogue_copy):
+    path = catalogue_copy / "lang" / "tr.yaml"
+    _edit(path, "  jmd-ib:\n", "  jmd-ib-old:\n")
+    problems = _problems(catalogue_copy)
+    assert any("offer 'jmd-ib': no 'tr' translation" in p for p in problems), problems
+    assert any("unknown offer 'jmd-ib-old'" in p for p in problems), problems
+
+
+def test_yaml_syntax_error_names_the_line(catalogue_copy):
+    line = _edit(catalogue_copy / "parents.yaml", "    topic: parents\n", "    topic: [parents\n")
+    problems = _problems(catalogue_copy)
+    assert any(re.search(r"parents\.yaml:\d+: YAML syntax", p) for p in problems), problems
+    assert line > 0
+
+
+def test_load_raises_with_every_problem(catalogue_copy):
+    _edit(catalogue_copy / "school.yaml", "topic: school", "topic: schools")
+    _edit(catalogue_copy / "daycare.yaml", "office: kita-kassel", "office: nowhere")
+    with pytest.raises(CatalogueError) as caught:
+        load_catalogue(catalogue_copy)
+    assert len(caught.value.problems) >= 2
+
+
+def test_not_a_folder(tmp_path):
+    assert "not a catalogue folder" in validate(tmp_path / "missing")[0]
+
+
+def test_catalogue_is_immutable(catalogue):
+    with pytest.raises((TypeError, AttributeError)):
+        catalogue.offers["x"] = None  # type: ignore[index]
+    offer = next(iter(catalogue.offers.values()))
+    with pytest.raises(AttributeError):
+        offer.topic = "school"  # type: ignore[misc]

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str, stdin: str = "", env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True,
+                          text=True, timeout=120, cwd=ROOT, env={**os.environ, **(env or {})})
+
+
+def test_ask_json_contract(capsys):
+    assert main(["ask", "--json", "kreş nasıl bulurum"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) == {"question", "language", "category", "matches", "reply"}
+    assert data["language"] == "tr" and data["category"] == "daycare"
+    assert 1 <= len(data["matches"]) <= 5
+    assert all(set(m) == {"offer", "category", "score"} and isinstance(m["score"], float) for m in data["matches"])
+    assert data["reply"]
+
+
+def test_ask_json_null_category_when_nothing_fits(capsys):
+    assert main(["ask", "--json", "--lang", "de", "Wie wird das Wetter morgen?"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["category"] is None and data["language"] == "de"
+
+
+def test_ask_stdin_answers_line_by_line_and_flushes():
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "ask", "--json", "-"], cwd=ROOT, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin and proc.stdout
+    proc.stdin.write("де курси німецької\n")
+    proc.stdin.flush()
+    first = json.loads(proc.stdout.readline())  # arrives before stdin is closed: flushed per line
+    assert first["language"] == "uk" and first["category"] == "language-course"
+    proc.stdin.write("\n\x00\u202e\nKita\n")
+    proc.stdin.close()
+    rest = [json.loads(line) for line in proc.stdout.read().splitlines()]
+    assert proc.wait(timeout=60) == 0
+    assert len(rest) == 3
+
+
+def test_plain_ask(capsys):
+    assert main(["ask", "--lang", "en", "German course"]) == 0
+    assert "German" in capsys.readouterr().out
+
+
+def test_wrong_lang_code_is_a_usage_error():
+    result = run("ask", "--lang", "xx", "hello")
+    assert result.returncode == 2 and "invalid choice" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_validate_exit_codes(catalogue_copy, capsys):
+    assert main(["validate"]) == 0
+    text = (catalogue_copy / "daycare.yaml").read_text(encoding="utf-8")
+    (catalogue_copy / "daycare.yaml").write_text(text.replace("office: kita-kassel", "office: jugendamtt", 1), encoding="utf-8")
+    assert main(["validate", str(catalogue_copy)]) == 1
+    assert "unknown office 'jugendamtt'" in capsys.readouterr().out
+
+
+def test_broken_catalogue_gives_a_clear_message(catalogue_copy):
+    (catalogue_copy / "offices.yaml").write_text("offices: [\n", encoding="utf-8")
+    result = run("--catalogue", str(catalogue_copy), "ask", "Kita")
+    assert result.returncode == 1
+    assert "offices.yaml" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_missing_catalogue_gives_a_clear_message(tmp_path):
+    result = run("--catalogue", str(tmp_path / "nope"), "ask", "Kita")
+    assert result.returncode == 1 and "not a catalogue folder" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("matching: {threshold: high}\n", "'matching.threshold' must be float"),
+        ("colour: blue\n", "unknown setting 'colour'"),
+        ("default_language: xx\n", "unknown default_language 'xx'"),
+        ("telegram: [\n", "YAML syntax"),
+    ],
+)
+def test_broken_config_names_file_line_and_fix(tmp_path, content, message):
+    config = tmp_path / "config.yaml"
+    config.write_text(content, encoding="utf-8")
+    result = run("--config", str(config), "ask", "Kita")
+    assert result.returncode == 2
+    assert message in result.stderr and str(config) in result.stderr and "Traceback" not in result.stderr
+
+
+def test_example_config_is_valid():
+    result = run("--config", str(ROOT / "config.example.yaml"), "ask", "--json", "Kita")
+    assert result.returncode == 0, result.stderr
+
+
+def test_run_without_token_names_the_variable():
+    env = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_BOT_TOKEN", "MATRIX_ACCESS_TOKEN")}
+    result = subprocess.run([sys.executable, "-m", "bot", "run"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    assert result.returncode == 2 and "TELEGRAM_BOT_TOKEN" in result.stderr
+
+
+def test_terminal_chat_numbers_buttons_and_follows_them():
+    result = run("chat", stdin="Kita\n1\n/quit\n", env={"LANG": "de_DE.UTF-8"})
+    assert result.returncode == 0, result.stderr
+    assert "[1]" in result.stdout and "Kontakt" in result.stdout
+    assert result.stdout.count("📍") >= 2  # the card, then the contact shown by choice 1
+
+
+def test_thousand_questions_quickly():
+    questions = "".join(f"Wo finde ich einen Deutschkurs Nummer {i}?\n" for i in range(1000))
+    started = time.perf_counter()
+    result = run("ask", "--json", "-", stdin=questions)
+    elapsed = time.perf_counter() - started
+    assert result.returncode == 0
+    assert len(result.stdout.splitlines()) == 1000
+    print(f"1000 questions in {elapsed:.2f} s")  # a figure for the log, not an assertion on time

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import pytest
+
+from bot.matching import normalise, tokens
+from bot.matching.normalise import variants
+
+
+@pytest.mark.parametrize(
+    ("raw", "folded"),
+    [
+        ("Straße Übergänge", "strasse ubergange"),
+        ("Çocuğum İSTANBUL ılık", "cocugum istanbul ilik"),
+        ("Grădiniță școală", "gradinita scoala"),
+        ("żłobek Łódź", "zlobek lodz"),
+        ("Ёлка", "елка"),
+        ("їжа Європа ґанок", "ижа европа ганок"),
+        ("йод", "йод"),
+        ("مَدْرَسَةٌ", "مدرسه"),
+        ("أطفال إلى آخر", "اطفال الي اخر"),
+        ("کودکی", "كودكي"),
+        ("کتـــاب", "كتاب"),
+        ("٣ سنين ۵", "3 سنين 5"),
+    ],
+)
+def test_normalise_per_script(raw, folded):
+    assert normalise(raw) == folded
+
+
+def test_tokens_split_half_space_and_keep_arabizi_digits():
+    assert tokens("بچه‌ام m3almeh Kita-Platz") == ["بچه", "ام", "m3almeh", "kita", "platz"]
+
+
+def test_arabic_clitics_are_stripped():
+    assert "مدرسه" in variants("بالمدرسه")
+    assert "ابن" in variants("لابني")
+
+
+@pytest.mark.parametrize(
+    ("question", "topic"),
+    [
+        ("Ich suche einen Sprachkurs für Anfänger", "language-course"),
+        ("kindergartn platz für meine tochter", "daycare"),  # typo
+        ("وين بلاقي Kita لابني؟", "daycare"),  # Arabic question, German loan word
+        ("kreş nasıl bulurum", "daycare"),
+        ("де курси німецької", "language-course"),
+        ("ana badi kurs almani", "language-course"),  # Arabizi
+        ("how do I register my son at school", "school"),
+        ("szukam praktyki zawodowej po szkole ausbildung", "school-to-work"),
+        ("Anerkennung meines Diploms als Ingenieur", "recognition-and-work"),
+        ("مشاوره رایگان برای مهاجران", "counselling"),
+    ],
+)
+def test_questions_find_their_topic(matcher, question, topic):
+    result = matcher.match(question)
+    assert result.fits, question
+    assert result.category == topic, (question, result.matches[:3])
+
+
+def test_german_keyword_alone_is_enough_from_any_language(matcher):
+    result = matcher.match("Kibeka")
+    assert result.fits and result.matches[0].offer == "kita-anmeldung"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Wie wird das Wetter morgen in Kassel?",
+        "what's the best pizza place near the station",
+        "أفضل مطعم شاورما",
+        "Какой курс евро сегодня?",
+        "ucuz uçak bileti",
+    ],
+)
+def test_out_of_scope_questions_find_nothing(matcher, question):
+    assert not matcher.match(question).fits, matcher.match(question).matches[:2]
+
+
+def test_matching_is_deterministic(matcher):
+    question = "brauche hilfe mit kita und schule"
+    assert matcher.match(question) == matcher.match(question)
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("Wo kann ich meinen Sohn für die Schule anmelden?", "de"),
+        ("Where can my wife learn German?", "en"),
+        ("أين يمكنني تسجيل ابني في المدرسة؟", "ar"),
+        ("کجا می‌توانم پسرم را در مدرسه ثبت نام کنم؟", "fa"),
+        ("Oğlumu okula nerede kaydettirebilirim?", "tr"),
+        ("Где я могу записать сына в школу?", "ru"),
+        ("Де я можу записати сина до школи?", "uk"),
+        ("Unde pot să-mi înscriu fiul la școală?", "ro"),
+        ("Къде мога да запиша сина си в училище?", "bg"),
+        ("Gdzie mogę zapisać syna do szkoły?", "pl"),
+        ("unde pot sa il inscriu pe baiat la scoala", "ro"),
+        ("gdzie moge zapisac syna do szkoly", "pl"),
+    ],
+)
+def test_language_detection(matcher, text, lang):
+    assert matcher.detector.detect(text).language == lang
