@@ -7,6 +7,7 @@ from urllib.parse import quote_plus
 
 from bot.catalogue import Catalogue, Offer, Office
 from bot.languages import native_name
+from bot.matching.normalise import tokens
 from bot.reply import Button, Location
 from bot.text import Line, Span, bold, fact, link, plain
 
@@ -31,7 +32,7 @@ def offer_lines(offer: Offer, office: Office, lang: str, _: Gettext) -> list[Lin
 def office_lines(office: Office, lang: str, _: Gettext) -> list[Line]:
     names = office.text(lang)
     lines: list[Line] = [_labelled("🏢", _("Office"), bold(names.name))]
-    if names.name != office.name:
+    if not set(tokens(office.name)) <= set(tokens(names.name)):  # show the German name staff know
         lines.append((plain("      "), fact(office.name)))
     lines.append(_labelled("📍", _("Address"), fact(office.address)) if office.address
                  else _labelled("📍", _("Address"), plain(_("not known – please see the website"))))

@@ -1,7 +1,8 @@
 """The dialogue engine: Incoming -> Reply, with no knowledge of any transport.
 
 Language for a reply: what the user chose always wins; otherwise the language the message is
-written in when that is clear; otherwise the platform's hint; otherwise the last language used.
+written in when that is clear; otherwise the language of the conversation so far; otherwise
+the platform's hint; otherwise the configured default.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class Engine:
         elif result and result.detection.language and result.detection.confidence >= CONFIDENT:
             lang = result.detection.language
         else:
-            lang = (normalise_code(incoming.language_hint) or session.last
+            lang = (session.last or normalise_code(incoming.language_hint)
                     or (result.detection.language if result else None) or self.default_language)
         session.last = lang
         return lang

@@ -138,3 +138,13 @@ def test_all_button_payloads_fit_telegram(engine, catalogue):
     for ident in catalogue.offers:
         for payload in payloads(ask(engine, payload=f"o:{ident}:card")):
             assert len(payload.encode()) <= 64
+
+
+def test_a_lone_german_loan_word_keeps_the_platform_language(engine):
+    reply = ask(engine, "Kita", language_hint="ar")
+    assert reply.language == "ar" and reply.category == "daycare"
+
+
+def test_previous_language_is_kept_for_short_follow_ups(engine):
+    assert ask(engine, "Где найти курсы немецкого языка?", user="f1").language == "ru"
+    assert ask(engine, "Jobcenter", user="f1").language == "ru"

@@ -87,5 +87,5 @@ class LanguageDetector:
         best = max(codes, key=lambda c: scores[c])
         ranked = sorted(scores.values(), reverse=True)
         margin = ranked[0] - (ranked[1] if len(ranked) > 1 else 0.0)
-        confidence = min(1.0, 0.5 + margin) if len(words) > 1 or total else min(0.6, 0.3 + margin)
+        confidence = min(1.0, 0.5 + margin) if len(words) > 1 or total else min(0.5, 0.3 + margin)
         return Detection(best, round(confidence, 3))
