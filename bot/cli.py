@@ -29,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="one JSON object per question")
     check = sub.add_parser("validate", help="check a catalogue; exit 1 and list problems if invalid")
     check.add_argument("path", nargs="?", help="catalogue folder (default: the embedded one)")
+    cover = sub.add_parser("coverage", help="which texts exist in which language (missing, draft, reviewed)")
+    cover.add_argument("path", nargs="?", help="catalogue folder (default: the embedded one)")
     bench = sub.add_parser("bench", help="measure matching speed")
     bench.add_argument("--rounds", type=int, default=5, help="passes over the questions (default 5)")
     return parser
@@ -45,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "validate":
             return _validate(Path(args.path) if args.path else catalogue)
+        if args.command == "coverage":
+            from bot.catalogue.coverage import measure, report
+
+            print(report(measure(Path(args.path) if args.path else catalogue)))
+            return 0
         if args.command == "bench":
             from bot.bench import run_bench
 

@@ -113,3 +113,29 @@ def test_catalogue_is_immutable(catalogue):
     offer = next(iter(catalogue.offers.values()))
     with pytest.raises(AttributeError):
         offer.topic = "school"  # type: ignore[misc]
+
+
+def test_coverage_of_the_kassel_catalogue_is_complete(capsys):
+    from bot.cli import main
+
+    assert main(["coverage"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    figures = dict(item.split("=") for item in last.split())
+    assert figures["languages"] == "10" and float(figures["complete_pct"]) == 100.0
+    assert int(figures["offers"]) >= 40 and int(figures["min_offers_per_topic"]) >= 4
+
+
+def test_coverage_shows_missing_and_partial_translations(catalogue_copy):
+    from bot.catalogue.coverage import MISSING, PARTIAL, measure
+
+    path = catalogue_copy / "lang" / "ro.yaml"
+    _edit(path, "  jmd-ib:\n", "  jmd-ib-gone:\n")
+    text = path.read_text(encoding="utf-8")
+    index = text.index("  integrationskurs:\n")
+    summary = text.index("    summary:", index)
+    path.write_text(text[:summary] + "    sumary:" + text[summary + len("    summary:"):], encoding="utf-8")
+    coverage = measure(catalogue_copy)
+    rows = dict(coverage.rows)
+    assert rows["offer jmd-ib"]["ro"] == MISSING
+    assert rows["offer integrationskurs"]["ro"] == PARTIAL
+    assert coverage.complete_pct < 100.0

@@ -100,3 +100,26 @@ def test_matching_is_deterministic(matcher):
 )
 def test_language_detection(matcher, text, lang):
     assert matcher.detector.detect(text).language == lang
+
+
+def test_districts_are_found_by_name_spelling_and_alias(matcher):
+    assert matcher.districts_in("Wir wohnen in Nord-Holland") == ("Nord-Holland",)
+    assert matcher.districts_in("we live in nordholland") == ("Nord-Holland",)
+    assert matcher.districts_in("Mütter in der Nordstadt") == ("Nord-Holland",)
+    assert matcher.districts_in("بيتنا في Bad Wilhelmshöhe") == ("Bad Wilhelmshöhe",)
+    assert matcher.districts_in("Wo finde ich einen Kurs?") == ()
+
+
+def test_offers_in_the_named_district_come_first(matcher, catalogue):
+    question = "Deutschkurs für Mütter in Wesertor"
+    nearby = matcher.match(question)
+    assert "Wesertor" in nearby.districts
+    assert "Wesertor" in catalogue.offers[nearby.matches[0].offer].districts
+    # a district alone is no question
+    assert not matcher.match("Wesertor").fits
+
+
+def test_every_offer_and_office_serves_a_known_district(catalogue):
+    known = {*catalogue.districts, "all"}
+    for item in (*catalogue.offers.values(), *catalogue.offices.values()):
+        assert item.districts and set(item.districts) <= known, item.id

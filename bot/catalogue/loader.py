@@ -181,14 +181,15 @@ def _load_meta(report: _Report, folder: Path) -> tuple[dict[str, Any], LineDict 
     path = folder / META_FILE
     data = _read(report, path)
     meta: dict[str, Any] = {"municipality": folder.name, "languages": LANGUAGES,
-                            "fallback_offers": (), "districts": ()}
+                            "fallback_offers": (), "districts": (), "district_aliases": {}}
     if data is None:
         return meta, None
     if not isinstance(data, LineDict):
         report.add(path, 1, "", "expected a mapping")
         return meta, None
     check = _FileChecker(report, path, data, "")
-    check.unknown_keys({"municipality", "source_language", "languages", "fallback_offers", "districts"})
+    check.unknown_keys({"municipality", "source_language", "languages", "fallback_offers", "districts",
+                        "district_aliases"})
     meta["municipality"] = check.text("municipality", required=True) or folder.name
     if (src := check.text("source_language")) and src != SOURCE_LANGUAGE:
         check.problem("source_language", f"the source language must be '{SOURCE_LANGUAGE}'")
@@ -199,6 +200,16 @@ def _load_meta(report: _Report, folder: Path) -> tuple[dict[str, Any], LineDict 
     meta["languages"] = tuple(lang for lang in langs if lang in LANGUAGES)
     meta["fallback_offers"] = check.texts("fallback_offers")
     meta["districts"] = check.texts("districts")
+    aliases = data.get("district_aliases") or LineDict()
+    meta["district_aliases"] = {}
+    if not isinstance(aliases, LineDict):
+        check.problem("district_aliases", "'district_aliases' must map a name to a list of districts")
+    else:
+        for alias, targets in aliases.items():
+            if not isinstance(targets, list) or not all(t in meta["districts"] for t in targets):
+                report.add(path, aliases.line_of(alias), "", f"district alias '{alias}' must list known districts")
+            else:
+                meta["district_aliases"][str(alias)] = tuple(targets)
     return meta, data
 
 
@@ -477,6 +488,7 @@ def load_catalogue(folder: Path | str) -> Catalogue:
         topics=MappingProxyType({t: topics[t] for t in TOPICS}),
         offices=MappingProxyType(built_offices), offers=MappingProxyType(built),
         fallback_offers=meta["fallback_offers"], districts=meta["districts"],
+        district_aliases=MappingProxyType(meta["district_aliases"]),
         version=_fingerprint(folder), by_topic=MappingProxyType(by_topic),
         false_friends=MappingProxyType(false_friends),
     )

@@ -99,6 +99,7 @@ class Catalogue:
     offers: Mapping[str, Offer]
     fallback_offers: tuple[str, ...] = ()
     districts: tuple[str, ...] = ()
+    district_aliases: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)
     version: str = ""
     by_topic: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)
     # Phrases whose words look like a topic's but mean something else ("курс доллара"),

@@ -34,6 +34,7 @@ PHRASE_BONUS = 0.5  # per extra word in a multi-word term
 # for choosing the topic: keywords are often everyday words ("jugendliche", "termin").
 OFFER_KEYWORDS = 0.6
 MIN_STEM, MIN_FUZZY, MIN_TRUNCATED = 4, 5, 6
+NEARBY = 0.3  # bonus for an offer in the district the user named
 # Below this score nothing fits: one exact word of one topic is enough, one typo alone is not.
 DEFAULT_THRESHOLD = 0.7
 
@@ -62,6 +63,7 @@ class Result:
     detection: Detection
     matches: tuple[Match, ...]
     fits: bool
+    districts: tuple[str, ...] = ()  # districts the question named or the user lives in
 
     @property
     def category(self) -> str | None:
@@ -82,6 +84,7 @@ class Matcher:
             self._starts[term.words[0]].append(i)
             vocab.update(term.words)
         self._vocab = frozenset(vocab)
+        self._districts = _district_names(catalogue)
         self._false_friends: dict[str, list[tuple[str, ...]]] = defaultdict(list)
         for phrases in catalogue.false_friends.values():
             for phrase in phrases:
@@ -112,10 +115,10 @@ class Matcher:
                 keep(form, strip)
             if len(form) < MIN_STEM:
                 continue
-            for end in range(len(form) - 1, MIN_STEM - 1, -1):
+            # Stems and the first part of compounds: "kursu" -> "kurs", "kitaplatz" -> "kita".
+            for end in range(len(form) - 1, max(MIN_STEM, len(form) // 2) - 1, -1):
                 if form[:end] in self._vocab:
                     keep(form[:end], PREFIX_OF_QUESTION_WORD * strip)
-                    break
             if len(form) >= MIN_TRUNCATED:
                 for candidate in self._prefixes.get(form, ()):
                     keep(candidate, QUESTION_WORD_IS_PREFIX * strip)
@@ -158,12 +161,26 @@ class Matcher:
         return kept
 
     # -- questions -----------------------------------------------------------------------
-    def match(self, text: str, lang: str | None = None, limit: int = 5) -> Result:
+    def match(self, text: str, lang: str | None = None, limit: int = 5,
+              districts: tuple[str, ...] = ()) -> Result:
+        """Rank offers for `text`; offers in the named (or given) districts come first among equals."""
         detection = self.detector.detect(text)
         language = lang or detection.language
         evidence = self._evidence(text, language)
         totals = {target: sum(value for value, _ in slots.values()) for target, slots in evidence.items()}
-        return self._rank(totals, language, detection, limit)
+        near = tuple(dict.fromkeys((*self.districts_in(text), *districts)))
+        return self._rank(totals, language, detection, limit, near)
+
+    def districts_in(self, text: str) -> tuple[str, ...]:
+        """Official districts a text names, by name, joined spelling or alias ("Nordstadt")."""
+        words = tokens(text)
+        found = []
+        for size in (3, 2, 1):
+            for start in range(len(words) - size + 1):
+                district = self._districts.get("".join(words[start:start + size]))
+                if district:
+                    found.extend(district)
+        return tuple(dict.fromkeys(found))
 
     def explain(self, text: str, lang: str | None = None) -> dict[Target, list[tuple[str, float]]]:
         """Which words of the catalogue voted for which topic or offer, and how much."""
@@ -195,10 +212,12 @@ class Matcher:
         return evidence
 
     def _rank(self, totals: Mapping[Target, float], language: str | None, detection: Detection,
-              limit: int) -> Result:
+              limit: int, near: tuple[str, ...] = ()) -> Result:
         scored = []
         for order, (ident, offer) in enumerate(self.catalogue.offers.items()):
             score = totals.get(("t", offer.topic), 0.0) + OFFER_KEYWORDS * totals.get(("o", ident), 0.0)
+            if score > 0 and near and any(d in offer.districts for d in near):
+                score += NEARBY
             if score > 0:
                 scored.append((score, totals.get(("o", ident), 0.0), -order, ident))
         scored.sort(reverse=True)
@@ -208,7 +227,7 @@ class Matcher:
             for score, _, _, ident in ranked[:limit]
         )
         fits = bool(scored) and scored[0][0] >= self.threshold
-        return Result(language, detection, matches, fits)
+        return Result(language, detection, matches, fits, near)
 
 
 def _phrase(words: tuple[str, ...], per_position: list[dict[str, float]], start: int,
@@ -241,6 +260,15 @@ def _diversify(scored: list, catalogue: Catalogue) -> list:
     return scored
 
 
+def _district_names(catalogue: Catalogue) -> dict[str, tuple[str, ...]]:
+    names: dict[str, tuple[str, ...]] = {}
+    for district in catalogue.districts:
+        names["".join(tokens(district))] = (district,)
+    for alias, districts in catalogue.district_aliases.items():
+        names.setdefault("".join(tokens(alias)), districts)
+    return names
+
+
 def _deletions(word: str) -> Iterable[str]:
     return {word[:i] + word[i + 1:] for i in range(len(word))}
 
@@ -248,13 +276,14 @@ def _deletions(word: str) -> Iterable[str]:
 def _build_terms(catalogue: Catalogue, stopwords: Mapping[str, frozenset[str]]) -> list[Term]:
     """All terms with the targets they vote for; weight 1/sqrt(k) for a term shared by k topics."""
     votes: dict[tuple[tuple[str, ...], str], set[Target]] = defaultdict(set)
+    places = set(_district_names(catalogue))  # a district names where, not what: see districts_in
 
     def add(text: str, lang: str, target: Target) -> None:
         # Function words inside a phrase are dropped, as they are from questions:
         # "curs de integrare" must meet "cursul de integrare".
         stop = stopwords.get(lang, frozenset())
         words = tuple(w for w in tokens(text) if w not in stop)
-        if not words:
+        if not words or "".join(words) in places:
             return
         votes[(words, lang)].add(target)
         # Arabic script: the same term without its article, as questions are stripped of it.
