@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import logging
 import sys
 from pathlib import Path
 
 from bot.catalogue import CatalogueError, validate
 from bot.config import MATRIX_TOKEN_ENV, TELEGRAM_TOKEN_ENV, Config, ConfigError, load_config
 from bot.languages import LANGUAGES
+from bot.store import StoreError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,13 +34,21 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("path", nargs="?", help="catalogue folder (default: the embedded one)")
     cover = sub.add_parser("coverage", help="which texts exist in which language (missing, draft, reviewed)")
     cover.add_argument("path", nargs="?", help="catalogue folder (default: the embedded one)")
-    bench = sub.add_parser("bench", help="measure matching speed")
+    stats = sub.add_parser("stats", help="questions, answers, feedback and link use per week, topic and language")
+    stats.add_argument("--weeks", type=int, default=12, help="how many weeks back (default 12)")
+    stats.add_argument("--csv", action="store_true", help="print CSV for spreadsheets")
+    stats.add_argument("--png", metavar="FILE", help="also draw the figures as a chart")
+    bench = sub.add_parser("bench", help="measure speed: matching, or 'store' for question round trips with the store")
+    bench.add_argument("what", nargs="?", choices=["matching", "store"], default="matching")
     bench.add_argument("--rounds", type=int, default=5, help="passes over the questions (default 5)")
+    bench.add_argument("--users", type=int, default=1000, help="concurrent simulated users (bench store)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -52,10 +63,16 @@ def main(argv: list[str] | None = None) -> int:
 
             print(report(measure(Path(args.path) if args.path else catalogue)))
             return 0
+        if args.command == "bench" and args.what == "store":
+            from bot.bench_store import run_store_bench
+
+            return asyncio.run(run_store_bench(config, catalogue, users=max(1, args.users)))
         if args.command == "bench":
             from bot.bench import run_bench
 
             return run_bench(config, catalogue, rounds=max(1, args.rounds))
+        if args.command == "stats":
+            return asyncio.run(_stats(config, args))
         if args.command == "run":
             return _run(config)
         from bot.app import build_engine
@@ -65,15 +82,16 @@ def main(argv: list[str] | None = None) -> int:
             return _ask(engine, args)
         if args.command is None and config.platforms:
             return _run(config)
-        from bot.transports.console import run_chat
-
-        return run_chat(engine)
+        return asyncio.run(_chat(config, engine))
     except CatalogueError as exc:
         print(f"bildungslotse: the catalogue is not valid ({len(exc.problems)} problems):", file=sys.stderr)
         for problem in exc.problems[:50]:
             print(f"  {problem}", file=sys.stderr)
         print("Fix them, then check with: bildungslotse validate", file=sys.stderr)
         return 1
+    except StoreError as exc:
+        print(f"bildungslotse: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -121,4 +139,34 @@ def _ask(engine, args: argparse.Namespace) -> int:
             print(answer(line.rstrip("\n"), index), flush=True)
         return 0
     print(answer(" ".join(args.question), 0))
+    return 0
+
+
+async def _chat(config: Config, engine) -> int:
+    from bot.app import open_store, purge_periodically
+    from bot.service import Service
+    from bot.transports.console import run_chat
+
+    store = await open_store(config)
+    purge = asyncio.create_task(purge_periodically(store))
+    try:
+        return await run_chat(Service(engine, store, "terminal"))
+    finally:
+        purge.cancel()
+        await store.close()
+
+
+async def _stats(config: Config, args: argparse.Namespace) -> int:
+    from bot.app import open_store
+    from bot.stats import collect, render_csv, render_png, render_table
+
+    store = await open_store(config)
+    try:
+        figures = await collect(store, weeks=max(1, args.weeks))
+    finally:
+        await store.close()
+    print(render_csv(figures) if args.csv else render_table(figures), end="" if args.csv else "\n")
+    if args.png:
+        render_png(figures, Path(args.png))
+        print(f"chart written to {args.png}", file=sys.stderr)
     return 0

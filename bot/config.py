@@ -15,6 +15,7 @@ from bot.paths import CATALOGUE_DIR
 CONFIG_ENV = "BILDUNGSLOTSE_CONFIG"
 TELEGRAM_TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
 MATRIX_TOKEN_ENV = "MATRIX_ACCESS_TOKEN"
+DATABASE_URL_ENV = "DATABASE_URL"
 
 
 class ConfigError(Exception):
@@ -42,6 +43,8 @@ class Config:
     data_dir: Path = Path("data")
     default_language: str = "en"
     match_threshold: float = DEFAULT_THRESHOLD
+    database_url: str | None = None  # from $DATABASE_URL; None: SQLite in data_dir
+    retention_days: int = 30
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     matrix: MatrixSettings = field(default_factory=MatrixSettings)
     source: Path | None = None
@@ -59,6 +62,7 @@ class Config:
 _SCHEMA: dict[str, dict[str, type] | type] = {
     "catalogue": str, "data_dir": str, "default_language": str,
     "matching": {"threshold": float},
+    "privacy": {"retention_days": int},
     "telegram": {"base_url": str, "admins": list},
     "matrix": {"homeserver": str, "user_id": str, "command_prefix": str},
 }
@@ -115,6 +119,8 @@ def load_config(path: Path | str | None = None) -> Config:
         data_dir=base / data.get("data_dir", "data"),
         default_language=lang,
         match_threshold=float((data.get("matching") or {}).get("threshold", DEFAULT_THRESHOLD)),
+        database_url=env.get(DATABASE_URL_ENV) or None,
+        retention_days=_positive((data.get("privacy") or {}).get("retention_days", 30), source, "privacy.retention_days"),
         telegram=TelegramSettings(
             token=env.get(TELEGRAM_TOKEN_ENV) or None,
             base_url=telegram.get("base_url", TelegramSettings.base_url),
@@ -127,3 +133,9 @@ def load_config(path: Path | str | None = None) -> Config:
         ),
         source=source,
     )
+
+
+def _positive(value: int, source: Path | None, name: str) -> int:
+    if value < 1:
+        raise ConfigError(f"{source}: '{name}' must be at least 1")
+    return value

@@ -10,14 +10,25 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot import cards
 from bot.catalogue import Catalogue
 from bot.i18n import translator
 from bot.languages import DEFAULT_LANGUAGE, LANGUAGES, is_rtl, native_name, normalise_code
 from bot.matching import Matcher, Result
-from bot.reply import Button, Incoming, Message, Reply
+from bot.reply import (
+    Asked,
+    Button,
+    Feedback,
+    Forget,
+    Incoming,
+    Message,
+    Referred,
+    Reply,
+    SetPreference,
+    Subscribe,
+)
 from bot.text import Line, Span, bold, plain
 
 MAX_QUESTION = 1000  # characters looked at; the rest of a very long message is ignored
@@ -72,11 +83,12 @@ def _has_words(text: str) -> bool:
 
 class Engine:
     def __init__(self, catalogue: Catalogue, matcher: Matcher, sessions: Sessions | None = None,
-                 default_language: str = DEFAULT_LANGUAGE) -> None:
+                 default_language: str = DEFAULT_LANGUAGE, retention_days: int = 30) -> None:
         self.catalogue = catalogue
         self.matcher = matcher
         self.sessions = sessions or Sessions()
         self.default_language = default_language
+        self.retention_days = retention_days
 
     # -- entry point ---------------------------------------------------------------------
     def handle(self, incoming: Incoming) -> Reply:
@@ -117,6 +129,15 @@ class Engine:
             return self._language_picker(lang)
         if command == "topics":
             return self._topics(lang)
+        if command in ("district", "stadtteil"):
+            return self._district_picker(lang)
+        if command in ("privacy", "datenschutz"):
+            return self._privacy(lang)
+        if command in ("forget", "delete"):
+            self.sessions.forget(incoming.user)
+            _ = translator(lang)
+            line = (plain(_("Done: I deleted everything I kept about you (language, district, news subscriptions).")),)
+            return self._reply(lang, Message((line,)), effects=(Forget(),))
         return self._help(lang)
 
     def _button(self, session: Session, incoming: Incoming, payload: str) -> Reply:
@@ -125,13 +146,25 @@ class Engine:
             return self._choose(session, rest)
         lang = self._language(session, incoming)
         if kind == "t" and rest in self.catalogue.topics:
-            return self._topic(session, lang, rest)
+            return self._topic(session, lang, rest, subscribed=rest in incoming.topics)
         if kind == "o":
             ident, _, action = rest.partition(":")
             if ident in self.catalogue.offers:
                 return self._offer_action(session, lang, ident, action or "card")
         if kind == "more":
             return self._more(session, lang)
+        if kind == "d":
+            return self._set_district(lang, rest)
+        if kind == "sub":
+            topic, _, on = rest.partition(":")
+            if topic in self.catalogue.topics:
+                return self._subscribe(lang, topic, on == "1")
+        if kind == "fb":
+            ident, _, value = rest.partition(":")
+            if ident in self.catalogue.offers:
+                _ = translator(lang)
+                effect = Feedback(ident, self.catalogue.offers[ident].topic, value == "1", lang)
+                return self._reply(lang, Message(((plain(_("Thank you for your feedback!")),),)), effects=(effect,))
         if kind == "menu":
             return self._topics(lang) if rest == "topics" else self._language_picker(lang)
         _ = translator(lang)
@@ -139,14 +172,31 @@ class Engine:
                                          cards.topic_buttons(self.catalogue, lang)))
 
     def _start(self, session: Session, incoming: Incoming, argument: str) -> Reply:
-        deep = _DEEP_LINK.match(argument.lower()) if argument else None
-        if deep:
-            session.chosen = deep["lang"] if deep["lang"] in LANGUAGES else session.chosen
-            lang = self._language(session, incoming)
-            if deep["offer"] and deep["offer"][2:] in self.catalogue.offers:
-                return self._offer_action(session, lang, deep["offer"][2:], "card")
-            if deep["topic"] in self.catalogue.topics:
-                return self._topic(session, lang, deep["topic"])
+        reply = self._deep_link(session, incoming, argument[:64]) if argument else None
+        if reply is not None:
+            return replace(reply, effects=(*reply.effects, Referred(argument[:64], True, reply.language)))
+        reply = self._welcome(session, incoming)
+        if argument:  # an unknown or broken link: a normal start, counted as such
+            return replace(reply, effects=(Referred(argument[:64], False, reply.language),))
+        return reply
+
+    def _deep_link(self, session: Session, incoming: Incoming, argument: str) -> Reply | None:
+        """`ar`, `ar-daycare` or `ar-o-kita-anmeldung`: language, then a topic or an offer."""
+        deep = _DEEP_LINK.match(argument)
+        if not deep or deep["lang"] not in LANGUAGES:
+            return None
+        offer = deep["offer"][2:] if deep["offer"] else None
+        if (offer and offer not in self.catalogue.offers) or (deep["topic"] and deep["topic"] not in self.catalogue.topics):
+            return None
+        reply = self._choose(session, deep["lang"])
+        lang = deep["lang"]
+        if offer:
+            reply = self._offer_action(session, lang, offer, "card")
+        elif deep["topic"]:
+            reply = self._topic(session, lang, deep["topic"], subscribed=deep["topic"] in incoming.topics)
+        return replace(reply, effects=(SetPreference(language=lang),))
+
+    def _welcome(self, session: Session, incoming: Incoming) -> Reply:
         lang = self._language(session, incoming)
         _ = translator(lang)
         lines: list[Line] = [
@@ -164,6 +214,7 @@ class Engine:
             (plain(_("Write your question in your own words and in your language, for example: “Where can I find a German course?”")),),
             (plain(_("I answer with offers in {city} and the office that helps, with address, opening hours and phone.").format(city=self.catalogue.municipality)),),
             (plain(_("Choose a topic to see all its offers, or change the language.")),),
+            (plain(_("Commands: /topics, /language, /district (offers near you), /privacy (what I keep), /forget (delete it).")),),
         ]
         buttons = (*cards.topic_buttons(self.catalogue, lang), (cards.language_button(_),))
         return self._reply(lang, Message(tuple(lines), buttons))
@@ -179,32 +230,76 @@ class Engine:
         _ = translator(lang)
         line = (plain(_("From now on I answer in {language}.").format(language=native_name(lang))),)
         hint = (plain(_("Write your question in your language, or choose a topic:")),)
-        return self._reply(lang, Message((line, hint), cards.topic_buttons(self.catalogue, lang)))
+        return self._reply(lang, Message((line, hint), cards.topic_buttons(self.catalogue, lang)),
+                           effects=(SetPreference(language=lang),))
+
+    def _district_picker(self, lang: str) -> Reply:
+        _ = translator(lang)
+        line = (plain(_("Which part of {city} do you live in? I will show offers near you first.").format(
+            city=self.catalogue.municipality)),)
+        buttons = [Button(name, f"d:{i}") for i, name in enumerate(self.catalogue.districts)]
+        rows = [tuple(buttons[i:i + 3]) for i in range(0, len(buttons), 3)]
+        rows.append((Button(_("Whole city"), "d:-"),))
+        return self._reply(lang, Message((line,), tuple(rows)))
+
+    def _set_district(self, lang: str, value: str) -> Reply:
+        _ = translator(lang)
+        if value.isdigit() and int(value) < len(self.catalogue.districts):
+            district = self.catalogue.districts[int(value)]
+            line = _("I will show offers in {district} first.").format(district=district)
+            effect = SetPreference(district=district)
+        else:
+            line = _("I will show offers of the whole city.")
+            effect = SetPreference(clear_district=True)
+        return self._reply(lang, Message(((plain(line),),), cards.topic_buttons(self.catalogue, lang)), effects=(effect,))
+
+    def _subscribe(self, lang: str, topic: str, on: bool) -> Reply:
+        _ = translator(lang)
+        name = self.catalogue.topics[topic].name(lang)
+        text = (_("You will get news about {topic}.") if on else _("You will no longer get news about {topic}.")).format(topic=name)
+        return self._reply(lang, Message(((plain(text),),)), effects=(Subscribe(topic, on),))
+
+    def _privacy(self, lang: str) -> Reply:
+        _ = translator(lang)
+        lines: list[Line] = [
+            (bold(_("What I keep about you")),),
+            (plain("• " + _("The language you chose, the part of the city you told me and the topics you get news about, under a code that contains neither your name nor your account. I keep them until you delete them.")),),
+            (plain("• " + _("To send you news, the address of this chat, encrypted, for as long as you get news.")),),
+            (plain("• " + _("Questions I could not answer, without phone numbers, e-mail addresses or long numbers, for {days} days, so that editors can add what is missing.").format(days=self.retention_days)),),
+            (plain("• " + _("Anonymous figures for the city's education monitoring: the day, the language and the topic of a question, whether an offer fitted, and your feedback. They contain nothing about you.")),),
+            (plain(_("Send /forget to delete everything I keep about you at once.")),),
+        ]
+        return self._reply(lang, Message(tuple(lines)))
 
     def _topics(self, lang: str) -> Reply:
         _ = translator(lang)
         return self._reply(lang, Message(((plain(_("Choose a topic:")),),), cards.topic_buttons(self.catalogue, lang)))
 
-    def _topic(self, session: Session, lang: str, topic: str) -> Reply:
+    def _topic(self, session: Session, lang: str, topic: str, subscribed: bool = False) -> Reply:
         _ = translator(lang)
         offers = self.catalogue.by_topic[topic]
         session.results, session.shown = offers, 0
         name = self.catalogue.topics[topic].name(lang)
         lines: list[Line] = [(bold(name),), (plain(_("Choose an offer:")),)]
-        buttons = tuple((Button(self.catalogue.offers[i].text(lang).title[:60], f"o:{i}:card"),) for i in offers)
-        return self._reply(lang, Message(tuple(lines), buttons), category=topic)
+        buttons = [(Button(self.catalogue.offers[i].text(lang).title[:60], f"o:{i}:card"),) for i in offers]
+        if subscribed:
+            buttons.append((Button(_("🔕 Stop news about this topic"), f"sub:{topic}:0"),))
+        else:
+            buttons.append((Button(_("🔔 News about this topic"), f"sub:{topic}:1"),))
+        return self._reply(lang, Message(tuple(lines), tuple(buttons)), category=topic)
 
     # -- offers ----------------------------------------------------------------------------
-    def _card(self, lang: str, ident: str, intro: str | None = None) -> Message:
+    def _card(self, lang: str, ident: str, feedback: bool = False) -> Message:
         _ = translator(lang)
         offer = self.catalogue.offers[ident]
         office = self.catalogue.office_of(offer)
         lines = cards.offer_lines(offer, office, lang, _)
-        if intro:
-            lines.insert(0, (plain(intro),))
         if offer.text(lang).status == "draft" and lang != "de":
             lines.append((Span(_("Draft translation, not yet checked by a native speaker."), "italic"),))
-        return Message(tuple(lines), cards.offer_buttons(offer, office, _))
+        buttons = cards.offer_buttons(offer, office, _)
+        if feedback:
+            buttons = (*buttons, (Button(_("👍 Helpful"), f"fb:{ident}:1"), Button(_("👎 Not helpful"), f"fb:{ident}:0")))
+        return Message(tuple(lines), buttons)
 
     def _offer_action(self, session: Session, lang: str, ident: str, action: str) -> Reply:
         _ = translator(lang)
@@ -227,14 +322,14 @@ class Engine:
             return self._more(session, lang)
         return self._reply(lang, self._card(lang, ident), category=offer.topic)
 
-    def _more(self, session: Session, lang: str) -> Reply:
+    def _more(self, session: Session, lang: str, feedback: bool = False) -> Reply:
         _ = translator(lang)
         batch = session.results[session.shown: session.shown + SHOWN]
         if not batch:
             return self._reply(lang, Message(((plain(_("There are no more offers for this. Choose a topic:")),),),
                                              cards.topic_buttons(self.catalogue, lang)))
         session.shown += len(batch)
-        messages = [self._card(lang, ident) for ident in batch]
+        messages = [self._card(lang, ident, feedback) for ident in batch]
         if session.shown < len(session.results):
             messages.append(Message(((plain(_("There are more offers.")),),), ((Button(_("More offers"), "more:"),),)))
         return self._reply(lang, *messages)
@@ -246,18 +341,21 @@ class Engine:
             _ = translator(lang)
             line = (plain(_("Please write your question in words, for example: “Where can I find a German course?”")),)
             return self._reply(lang, Message((line,), cards.topic_buttons(self.catalogue, lang)), answered=None)
-        result = self.matcher.match(text, session.chosen)
+        near = (incoming.district,) if incoming.district else ()
+        result = self.matcher.match(text, session.chosen, districts=near)
         lang = self._language(session, incoming, result)
         _ = translator(lang)
         if not result.fits:
-            return self._nothing_fits(session, lang, result)
+            reply = self._nothing_fits(session, lang, result)
+            return replace(reply, effects=(Asked(lang, None, None, False, text),))
         ranked = tuple(m.offer for m in result.matches)
         session.results, session.shown = ranked, 0
-        reply = self._more(session, lang)
+        reply = self._more(session, lang, feedback=True)
         first = reply.messages[0]
         intro = Message(((plain(_("This is what fits your question best:")),), *first.lines), first.buttons, first.location)
+        asked = Asked(lang, result.category, ranked[0], True, text)
         return Reply(lang, is_rtl(lang), (intro, *reply.messages[1:]), category=result.category,
-                     matches=result.matches, answered=True)
+                     matches=result.matches, answered=True, effects=(asked,))
 
     def _nothing_fits(self, session: Session, lang: str, result: Result) -> Reply:
         _ = translator(lang)

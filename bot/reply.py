@@ -15,7 +15,9 @@ class Incoming:
     text: str = ""
     payload: str | None = None
     language_hint: str | None = None  # the platform's language for this user, if it tells
-    chosen_language: str | None = None  # a language chosen outside the chat (e.g. ask --lang)
+    chosen_language: str | None = None  # chosen earlier (stored) or outside the chat (ask --lang)
+    district: str | None = None  # the district the person told us, if any
+    topics: frozenset[str] = frozenset()  # topics the person receives news about
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,53 @@ class Message:
     location: Location | None = None
 
 
+# Effects: what a reply asks the service around the engine to remember or count. The engine
+# itself does no I/O; bot/service.py applies these to the store.
+@dataclass(frozen=True, slots=True)
+class SetPreference:
+    language: str | None = None
+    district: str | None = None
+    clear_district: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    topic: str
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Forget:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    language: str
+    topic: str | None
+    offer: str | None
+    answered: bool
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    offer: str
+    topic: str
+    helpful: bool
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class Referred:
+    payload: str
+    known: bool
+    language: str
+
+
+Effect = SetPreference | Subscribe | Forget | Asked | Feedback | Referred
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     language: str
@@ -47,6 +96,7 @@ class Reply:
     category: str | None = None  # the topic the bot decided on for a question, or None
     matches: tuple = field(default=())  # ranked matcher matches behind a question's answer
     answered: bool | None = None  # for questions: did an offer fit?
+    effects: tuple[Effect, ...] = ()
 
     def plain(self) -> str:
         return "\n\n".join(render_plain(list(m.lines), self.rtl) for m in self.messages)

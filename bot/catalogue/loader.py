@@ -17,11 +17,11 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.catalogue.model import TOPICS, Catalogue, Offer, OfferText, Office, OfficeText, Topic
+from bot.catalogue.model import TOPICS, Catalogue, NewsItem, Offer, OfferText, Office, OfficeText, Topic
 from bot.catalogue.yamlsource import LineDict, YamlError, read_yaml
 from bot.languages import LANGUAGES, SOURCE_LANGUAGE
 
-META_FILE, OFFICES_FILE, TOPICS_FILE = "catalogue.yaml", "offices.yaml", "topics.yaml"
+META_FILE, OFFICES_FILE, TOPICS_FILE, NEWS_FILE = "catalogue.yaml", "offices.yaml", "topics.yaml", "news.yaml"
 NOT_OFFER_FILES = {META_FILE, OFFICES_FILE, TOPICS_FILE, "news.yaml"}
 STATUSES = ("draft", "reviewed")
 
@@ -440,6 +440,41 @@ def _load_topics(report: _Report, folder: Path, languages: tuple[str, ...]) -> t
     return topics, false_friends
 
 
+def _load_news(report: _Report, folder: Path) -> tuple[NewsItem, ...]:
+    path = folder / NEWS_FILE
+    if not path.exists():
+        return ()
+    data = _read(report, path)
+    if isinstance(data, LineDict) and data.get("news") in (None, []):
+        return ()
+    items = []
+    seen: dict[str, str] = {}
+    for node in _mapping_list(report, path, data, "news"):
+        check = _FileChecker(report, path, node, f"news '{node.get('id', '?')}'")
+        check.unknown_keys({"id", "topic", "date", "title", "text", "source"})
+        ident = _check_id(check, seen, "news")
+        topic = check.text("topic", required=True)
+        if topic and topic not in TOPICS:
+            check.problem("topic", f"unknown topic '{topic}'")
+        day = _parse_date(node.get("date"))
+        if day is None:
+            check.problem("date", f"bad date '{node.get('date')}' (use YYYY-MM-DD)")
+        source = check.text("source", required=True)
+        tables = {}
+        for key in ("title", "text"):
+            table = node.get(key)
+            if not isinstance(table, LineDict) or not isinstance(table.get(SOURCE_LANGUAGE), str):
+                check.problem(key, f"'{key}' must map languages to text, with '{SOURCE_LANGUAGE}' at least")
+                table = LineDict()
+            for lang in table:
+                if lang not in LANGUAGES:
+                    check.problem(key, f"unknown language '{lang}'")
+            tables[key] = MappingProxyType({k: str(v) for k, v in table.items() if k in LANGUAGES})
+        if ident and topic in TOPICS and day and source and SOURCE_LANGUAGE in tables["title"] and SOURCE_LANGUAGE in tables["text"]:
+            items.append(NewsItem(ident, topic, day, tables["title"], tables["text"], source))
+    return tuple(items)
+
+
 def _fingerprint(folder: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(folder.rglob("*.yaml")):
@@ -461,6 +496,7 @@ def load_catalogue(folder: Path | str) -> Catalogue:
     offers = _load_offers(report, folder, set(offices), districts)
     offer_texts, office_texts = _load_translations(report, folder, languages, offers, offices)
     topics, false_friends = _load_topics(report, folder, languages)
+    news = _load_news(report, folder)
     for ident in meta["fallback_offers"]:
         if ident not in offers:
             line = meta_node.line_of("fallback_offers") if meta_node else 0
@@ -490,7 +526,7 @@ def load_catalogue(folder: Path | str) -> Catalogue:
         fallback_offers=meta["fallback_offers"], districts=meta["districts"],
         district_aliases=MappingProxyType(meta["district_aliases"]),
         version=_fingerprint(folder), by_topic=MappingProxyType(by_topic),
-        false_friends=MappingProxyType(false_friends),
+        false_friends=MappingProxyType(false_friends), news=news,
     )
 
 

@@ -91,6 +91,22 @@ class Topic:
 
 
 @dataclass(frozen=True, slots=True)
+class NewsItem:
+    id: str
+    topic: str
+    date: date
+    titles: Mapping[str, str]
+    texts: Mapping[str, str]
+    source: str
+
+    def title(self, lang: str) -> str:
+        return self.titles.get(lang) or self.titles.get("en") or self.titles["de"]
+
+    def text(self, lang: str) -> str:
+        return self.texts.get(lang) or self.texts.get("en") or self.texts["de"]
+
+
+@dataclass(frozen=True, slots=True)
 class Catalogue:
     municipality: str
     languages: tuple[str, ...]
@@ -105,6 +121,7 @@ class Catalogue:
     # Phrases whose words look like a topic's but mean something else ("курс доллара"),
     # per language: the matcher ignores their words.
     false_friends: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)
+    news: tuple[NewsItem, ...] = ()
 
     def office_of(self, offer: Offer) -> Office:
         return self.offices[offer.office]

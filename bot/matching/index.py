@@ -24,18 +24,20 @@ from bot.matching.normalise import tokens, variants
 # How much a kind of word match is worth, relative to an exact one.
 PREFIX_OF_QUESTION_WORD = 0.9  # "kurs" is the start of "kursu"
 QUESTION_WORD_IS_PREFIX = 0.6  # "ausbild" is the start of "ausbildung"
-SHARED_STEM = 0.7  # same beginning, different ending
+SHARED_STEM = 0.65  # same beginning, different ending
 TYPO_1, TYPO_2 = 0.65, 0.55
 # A term in the language of the question, or German (whose words everybody here borrows),
 # counts fully; a term of another language counts less, since it is more likely a false friend.
 OTHER_LANGUAGE = 0.6
-PHRASE_BONUS = 0.5  # per extra word in a multi-word term
+TRANSLIT = 0.85  # a Latin transliteration of Arabic, Persian or Cyrillic words
+PHRASE_BONUS = 0.3  # per extra word in a multi-word term
 # An offer's own keywords rank it within its topic, and count less than the topic's words
 # for choosing the topic: keywords are often everyday words ("jugendliche", "termin").
 OFFER_KEYWORDS = 0.6
 MIN_STEM, MIN_FUZZY, MIN_TRUNCATED = 4, 5, 6
-NEARBY = 0.3  # bonus for an offer in the district the user named
-# Below this score nothing fits: one exact word of one topic is enough, one typo alone is not.
+NEARBY = 0.5  # bonus for an offer in the district the user named
+# Below this score nothing fits: one exact word of one topic is enough; one typo, one shared
+# stem alone is not.
 DEFAULT_THRESHOLD = 0.7
 
 NON_LATIN = frozenset({"ar", "fa", "ru", "uk", "bg"})
@@ -113,6 +115,7 @@ class Matcher:
             strip = 1.0 if form_index == 0 else 0.9
             if form in self._vocab:
                 keep(form, strip)
+                continue  # a known word means itself, not its beginning ("kitap" is no "kita")
             if len(form) < MIN_STEM:
                 continue
             # Stems and the first part of compounds: "kursu" -> "kurs", "kitaplatz" -> "kita".
@@ -130,8 +133,8 @@ class Matcher:
                             if len(candidate) - end <= 3:
                                 keep(candidate, SHARED_STEM * strip)
                         break
-                if form_index == 0 and not found:
-                    self._typos(form, keep)
+            if form_index == 0 and not found and len(form) >= MIN_FUZZY:
+                self._typos(form, keep)
         return found
 
     def _typos(self, word: str, keep) -> None:
@@ -203,7 +206,8 @@ class Matcher:
                     q = quality if len(term.words) == 1 else _phrase(term.words, per_position, position, quality)
                     if not q:
                         continue
-                    factor = 1.0 if term.lang in (language, "de") or term.translit else OTHER_LANGUAGE
+                    factor = (1.0 if term.lang in (language, "de")
+                              else TRANSLIT if term.translit else OTHER_LANGUAGE)
                     value = q * factor * (1 + PHRASE_BONUS * (len(term.words) - 1))
                     for target, weight in term.targets:
                         slot = evidence[target]
@@ -282,8 +286,12 @@ def _build_terms(catalogue: Catalogue, stopwords: Mapping[str, frozenset[str]]) 
         # Function words inside a phrase are dropped, as they are from questions:
         # "curs de integrare" must meet "cursul de integrare".
         stop = stopwords.get(lang, frozenset())
-        words = tuple(w for w in tokens(text) if w not in stop)
-        if not words or "".join(words) in places:
+        raw = tokens(text)
+        words = tuple(w for w in raw if w not in stop)
+        # A phrase that shrinks to one word ("după școală" -> "școală"), a bare number and a
+        # district name would vote for far more than the phrase meant.
+        if (not words or (len(raw) > 1 and len(words) == 1) or all(w.isdigit() for w in words)
+                or "".join(words) in places):
             return
         votes[(words, lang)].add(target)
         # Arabic script: the same term without its article, as questions are stripped of it.

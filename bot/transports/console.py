@@ -1,15 +1,18 @@
-"""The terminal chat: the engine in a terminal, buttons shown as numbered choices."""
+"""The terminal chat: the bot in a terminal, buttons shown as numbered choices."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from typing import TextIO
 
-from bot.engine import Engine
 from bot.reply import Button, Incoming, Reply
+from bot.service import Service
+from bot.text import render_plain
 
 QUIT = {"/quit", "/exit", "/q"}
+USER = "terminal"
 
 
 def numbered(reply: Reply) -> tuple[str, list[Button]]:
@@ -17,8 +20,6 @@ def numbered(reply: Reply) -> tuple[str, list[Button]]:
     buttons: list[Button] = []
     parts = []
     for message in reply.messages:
-        from bot.text import render_plain
-
         text = render_plain(list(message.lines), reply.rtl)
         choices = []
         for row in message.buttons:
@@ -29,11 +30,10 @@ def numbered(reply: Reply) -> tuple[str, list[Button]]:
     return "\n\n".join(parts), buttons
 
 
-def run_chat(engine: Engine, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout,
-             user: str = "console") -> int:
+async def run_chat(service: Service, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
     hint = (os.environ.get("LC_ALL") or os.environ.get("LANG") or "").split(".")[0] or None
     interactive = stdin.isatty()
-    reply = engine.handle(Incoming(user=user, text="/start", language_hint=hint))
+    reply = await service.handle(USER, Incoming(user="", text="/start", language_hint=hint))
     text, buttons = numbered(reply)
     stdout.write(text + "\n")
     if interactive:
@@ -42,7 +42,7 @@ def run_chat(engine: Engine, stdin: TextIO = sys.stdin, stdout: TextIO = sys.std
         if interactive:
             stdout.write("\n> ")
         stdout.flush()
-        line = stdin.readline()
+        line = await asyncio.to_thread(stdin.readline)
         if not line:
             return 0
         line = line.strip()
@@ -51,8 +51,8 @@ def run_chat(engine: Engine, stdin: TextIO = sys.stdin, stdout: TextIO = sys.std
         if not line:
             continue
         if line.isdigit() and 1 <= int(line) <= len(buttons):
-            incoming = Incoming(user=user, payload=buttons[int(line) - 1].payload, language_hint=hint)
+            incoming = Incoming(user="", payload=buttons[int(line) - 1].payload, language_hint=hint)
         else:
-            incoming = Incoming(user=user, text=line, language_hint=hint)
-        text, buttons = numbered(engine.handle(incoming))
+            incoming = Incoming(user="", text=line, language_hint=hint)
+        text, buttons = numbered(await service.handle(USER, incoming))
         stdout.write("\n" + text + "\n")
