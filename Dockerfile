@@ -12,7 +12,7 @@ COPY bot ./bot
 COPY offers ./offers
 COPY locales ./locales
 # A wheel install: offers/ and locales/ travel inside the package (see pyproject.toml).
-RUN pip install . && bildungslotse validate
+RUN pip install '.[postgres,charts]' && bildungslotse validate
 
 USER lotse
 WORKDIR /home/lotse

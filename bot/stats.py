@@ -91,8 +91,10 @@ def render_csv(stats: Stats) -> str:
 
 def render_png(stats: Stats, path: Path) -> None:
     """Questions per week (answered and unanswered) and per topic, as a PNG chart."""
-    import matplotlib
-
+    try:
+        import matplotlib
+    except ImportError:
+        raise SystemExit("bildungslotse: --png needs matplotlib: pip install 'bildungslotse[charts]'") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -108,11 +108,14 @@ def test_run_without_token_names_the_variable():
     assert result.returncode == 2 and "TELEGRAM_BOT_TOKEN" in result.stderr
 
 
-def test_terminal_chat_numbers_buttons_and_follows_them():
-    result = run("chat", stdin="Kita\n1\n/quit\n", env={"LANG": "de_DE.UTF-8"})
+def test_terminal_chat_numbers_buttons_and_follows_them(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"data_dir: {tmp_path / 'data'}\n", encoding="utf-8")
+    result = run("--config", str(config), "chat", stdin="Kita\n1\n/quit\n", env={"LANG": "de_DE.UTF-8"})
     assert result.returncode == 0, result.stderr
     assert "[1]" in result.stdout and "Kontakt" in result.stdout
     assert result.stdout.count("📍") >= 2  # the card, then the contact shown by choice 1
+    assert (tmp_path / "data" / "bildungslotse.db").exists() and (tmp_path / "data" / "secret.key").exists()
 
 
 def test_thousand_questions_quickly():

@@ -29,6 +29,9 @@ _LINGUA = {
     "ro": Language.ROMANIAN, "bg": Language.BULGARIAN, "pl": Language.POLISH,
 }
 _CODE = {v: k for k, v in _LINGUA.items()}
+# n-gram models read one long German compound in an English sentence as German; the function
+# words around it know better, so they weigh more.
+LINGUA_WEIGHT = 0.4
 _SCRIPT_RE = {
     "arabic": re.compile(r"[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]"),
     "cyrillic": re.compile(r"[\u0400-\u04ff]"),
@@ -56,7 +59,13 @@ class Detection:
 
 class LanguageDetector:
     def __init__(self, stopwords: Mapping[str, frozenset[str]]) -> None:
-        self._stopwords = stopwords
+        # Only function words that one language of its script group has and the others lack
+        # tell languages apart: Russian "где" in the Ukrainian list would make Russian look Ukrainian.
+        self._stopwords = {}
+        for codes in GROUPS.values():
+            for code in codes:
+                others = set().union(*(stopwords.get(c, frozenset()) for c in codes if c != code))
+                self._stopwords[code] = frozenset(stopwords.get(code, frozenset()) - others)
         self._lingua = {
             group: LanguageDetectorBuilder.from_languages(*(_LINGUA[c] for c in codes))
             .with_low_accuracy_mode()
@@ -73,13 +82,13 @@ class LanguageDetector:
         codes = GROUPS[group]
         scores = dict.fromkeys(codes, 0.0)
         for value in self._lingua[group].compute_language_confidence_values(text):
-            scores[_CODE[value.language]] += 0.5 * value.value
+            scores[_CODE[value.language]] += LINGUA_WEIGHT * value.value
         words = tokens(text)
         hits = {c: sum(w in self._stopwords.get(c, ()) for w in words) for c in codes}
         total = sum(hits.values())
         if total:
             for code in codes:
-                scores[code] += 0.5 * hits[code] / total
+                scores[code] += (1 - LINGUA_WEIGHT) * hits[code] / total
         for code in codes:
             if code in _MARKERS and _MARKERS[code].search(text):
                 scores[code] += 0.3

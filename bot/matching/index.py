@@ -103,9 +103,12 @@ class Matcher:
                     self._deletes[form].add(word)
 
     # -- words ---------------------------------------------------------------------------
-    def _word_matches(self, word: str) -> dict[str, float]:
-        """Vocabulary words that `word` may stand for, with the quality of each match."""
+    def _word_matches(self, word: str) -> tuple[dict[str, float], dict[str, float]]:
+        """Vocabulary words that `word` may stand for, with the quality of each match; and the
+        stems a known word has, which count inside phrases only ("cursul de integrare" is
+        "curs de integrare", but "kitap" alone is no "kita")."""
         found: dict[str, float] = {}
+        stems_only: dict[str, float] = {}
 
         def keep(candidate: str, quality: float) -> None:
             if quality > found.get(candidate, 0.0):
@@ -113,15 +116,20 @@ class Matcher:
 
         for form_index, form in enumerate(variants(word)):
             strip = 1.0 if form_index == 0 else 0.9
-            if form in self._vocab:
+            exact = form in self._vocab
+            if exact:
                 keep(form, strip)
-                continue  # a known word means itself, not its beginning ("kitap" is no "kita")
             if len(form) < MIN_STEM:
                 continue
             # Stems and the first part of compounds: "kursu" -> "kurs", "kitaplatz" -> "kita".
             for end in range(len(form) - 1, max(MIN_STEM, len(form) // 2) - 1, -1):
                 if form[:end] in self._vocab:
-                    keep(form[:end], PREFIX_OF_QUESTION_WORD * strip)
+                    if exact:
+                        stems_only[form[:end]] = PREFIX_OF_QUESTION_WORD * strip
+                    else:
+                        keep(form[:end], PREFIX_OF_QUESTION_WORD * strip)
+            if exact:
+                continue
             if len(form) >= MIN_TRUNCATED:
                 for candidate in self._prefixes.get(form, ()):
                     keep(candidate, QUESTION_WORD_IS_PREFIX * strip)
@@ -135,7 +143,7 @@ class Matcher:
                         break
             if form_index == 0 and not found and len(form) >= MIN_FUZZY:
                 self._typos(form, keep)
-        return found
+        return found, {**stems_only, **found}
 
     def _typos(self, word: str, keep) -> None:
         candidates: set[str] = set(self._deletes.get(word, ()))
@@ -194,16 +202,24 @@ class Matcher:
             for target, slots in self._evidence(text, language).items()
         }
 
-    def _evidence(self, text: str, language: str | None) -> dict[Target, dict[int, tuple[float, Term]]]:
+    def _evidence(self, text: str, language: str | None) -> dict[Target, dict[str, tuple[float, Term]]]:
         stop = self._stopwords.get(language or "", frozenset())
-        words = list(dict.fromkeys(w for w in self._without_false_friends(tokens(text)) if w not in stop))
-        per_position = [self._word_matches(w) for w in words]
-        evidence: dict[Target, dict[int, tuple[float, Term]]] = defaultdict(dict)
-        for position, matches in enumerate(per_position):
-            for word, quality in matches.items():
+        words = [w for w in self._without_false_friends(tokens(text)) if w not in stop]
+        known: dict[str, tuple[dict[str, float], dict[str, float]]] = {}
+        matched = [known.setdefault(w, self._word_matches(w)) for w in words]
+        in_phrases = [both for _, both in matched]
+        # Evidence is kept per question word (a repeated word counts once), by its best term.
+        evidence: dict[Target, dict[str, tuple[float, Term]]] = defaultdict(dict)
+        for position, (alone, both) in enumerate(matched):
+            for word, quality in both.items():
                 for term_index in self._starts.get(word, ()):
                     term = self._terms[term_index]
-                    q = quality if len(term.words) == 1 else _phrase(term.words, per_position, position, quality)
+                    if len(term.words) == 1:
+                        if word not in alone:
+                            continue
+                        q = quality
+                    else:
+                        q = _phrase(term.words, in_phrases, position, quality)
                     if not q:
                         continue
                     factor = (1.0 if term.lang in (language, "de")
@@ -211,8 +227,8 @@ class Matcher:
                     value = q * factor * (1 + PHRASE_BONUS * (len(term.words) - 1))
                     for target, weight in term.targets:
                         slot = evidence[target]
-                        if value * weight > slot.get(position, (0.0, term))[0]:
-                            slot[position] = (value * weight, term)
+                        if value * weight > slot.get(words[position], (0.0, term))[0]:
+                            slot[words[position]] = (value * weight, term)
         return evidence
 
     def _rank(self, totals: Mapping[Target, float], language: str | None, detection: Detection,

@@ -31,9 +31,12 @@ _KEEP_COMPOSED = {"й", "Й"}
 _TOKEN_RE = re.compile(r"[^\W_]+")
 
 
+_CYRILLIC_APOSTROPHE = re.compile(r"(?<=[а-яіїєґё])['’ʼ`](?=[а-яіїєґё])")
+
+
 def normalise(text: str) -> str:
     """Fold `text` to the matching form: lower case, no accents, unified letter forms."""
-    text = text.casefold()
+    text = _CYRILLIC_APOSTROPHE.sub("", text.casefold())  # Ukrainian "сім'я" is one word
     text = text.translate(_TABLE)
     out = []
     for char in unicodedata.normalize("NFD", text):

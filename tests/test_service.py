@@ -1,0 +1,122 @@
+"""The engine with memory: preferences, privacy commands and figures through the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.engine import Engine
+from bot.reply import Incoming
+from bot.service import Service
+from bot.stats import collect, render_csv, render_png, render_table
+from bot.store import Pseudonyms, Store
+
+
+@pytest.fixture
+async def store(tmp_path):
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path}/bot.db", Pseudonyms(b"secret"))
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+def service(catalogue, matcher, store) -> Service:
+    return Service(Engine(catalogue, matcher, retention_days=30), store, "telegram")
+
+
+def payloads(reply) -> list[str]:
+    return [b.payload for m in reply.messages for row in m.buttons for b in row]
+
+
+async def test_chosen_language_survives_a_restart(catalogue, matcher, tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path}/bot.db"
+    first = await Store.open(url, Pseudonyms(b"secret"))
+    await Service(Engine(catalogue, matcher), first, "telegram").handle(7, Incoming(user="", payload="lang:fa"))
+    await first.close()
+    second = await Store.open(url, Pseudonyms(b"secret"))
+    reply = await Service(Engine(catalogue, matcher), second, "telegram").handle(
+        7, Incoming(user="", text="Where can I learn German?", language_hint="en"))
+    assert reply.language == "fa"
+    await second.close()
+
+
+async def test_privacy_says_what_is_kept_and_forget_deletes_it(service, store):
+    reply = await service.handle(1, Incoming(user="", text="/privacy"), address="chat-1")
+    assert "30" in reply.plain() and "/forget" in reply.plain()
+    await service.handle(1, Incoming(user="", payload="lang:uk"))
+    await service.handle(1, Incoming(user="", payload="sub:school:1"), address="chat-1")
+    await store.flush()
+    assert await store.count("users") == 1 and await store.count("subscriptions") == 1
+    reply = await service.handle(1, Incoming(user="", text="/forget"))
+    assert reply.language == "uk" and reply.plain()
+    assert await store.count("users") == 0 and await store.count("subscriptions") == 0
+    after = await service.handle(1, Incoming(user="", text="/start", language_hint="de"))
+    assert after.language == "de"  # nothing left of the earlier choice
+
+
+async def test_topic_subscription_button_toggles(service, store):
+    reply = await service.handle(2, Incoming(user="", payload="t:daycare"), address="chat-2")
+    assert "sub:daycare:1" in payloads(reply)
+    await service.handle(2, Incoming(user="", payload="sub:daycare:1"), address="chat-2")
+    reply = await service.handle(2, Incoming(user="", payload="t:daycare"), address="chat-2")
+    assert "sub:daycare:0" in payloads(reply)
+    await store.flush()
+    items = await store.enqueue_news("n", "daycare"), await store.outbox_pending()
+    assert items[0] == 1 and items[1][0].address == "chat-2"
+
+
+async def test_district_preference_changes_the_ranking(service, catalogue):
+    picker = await service.handle(3, Incoming(user="", text="/district"))
+    index = catalogue.districts.index("Wesertor")
+    assert f"d:{index}" in payloads(picker) and "d:-" in payloads(picker)
+    await service.handle(3, Incoming(user="", payload=f"d:{index}"))
+    reply = await service.handle(3, Incoming(user="", text="Deutschkurs für Mütter"))
+    first = reply.matches[0].offer
+    assert "Wesertor" in catalogue.offers[first].districts
+
+
+async def test_questions_feedback_and_links_become_anonymous_figures(service, store, tmp_path):
+    await service.handle(4, Incoming(user="", text="/start ar-daycare"))
+    await service.handle(4, Incoming(user="", text="/start broken-link!"))
+    answer = await service.handle(4, Incoming(user="", text="وين بلاقي Kita لابني؟"))
+    feedback = [p for p in payloads(answer) if p.startswith("fb:") and p.endswith(":1")][0]
+    await service.handle(4, Incoming(user="", payload=feedback))
+    await service.handle(4, Incoming(user="", text="Wer gewinnt heute das Fußballspiel? Ruf an: 0561 1234567"))
+    await store.flush()
+    figures = await collect(store)
+    table = render_table(figures)
+    assert "daycare" in table and "ar" in table
+    assert "[phone]" in table and "1234567" not in table  # scrubbed unanswered question
+    assert {p for p, _, _ in figures.referrals} == {"ar-daycare", "broken-link!"}
+    assert dict((p, k) for p, k, _ in figures.referrals)["broken-link!"] is False
+    last = table.splitlines()[-1]
+    assert "questions=2 answered=1" in last and "helpful=1" in last and "link_uses=2" in last
+    csv = render_csv(figures).splitlines()
+    assert csv[0].startswith("week,topic,language,questions") and len(csv) >= 3
+    chart = tmp_path / "stats.png"
+    render_png(figures, chart)
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+async def test_without_a_store_the_engine_still_answers(catalogue, matcher):
+    reply = await Service(Engine(catalogue, matcher), None, "terminal").handle("x", Incoming(user="", text="Kita"))
+    assert reply.category == "daycare"
+
+
+def test_stats_command(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    config = tmp_path / "config.yaml"
+    config.write_text(f"data_dir: {tmp_path / 'data'}\n", encoding="utf-8")
+    env = {**os.environ, "BILDUNGSLOTSE_SECRET": "s"}
+    root = Path(__file__).resolve().parents[1]
+    chat = subprocess.run([sys.executable, "-m", "bot", "--config", str(config), "chat"], input="Kita\nSchach spielen\n",
+                          capture_output=True, text=True, cwd=root, env=env, timeout=120)
+    assert chat.returncode == 0, chat.stderr
+    result = subprocess.run([sys.executable, "-m", "bot", "--config", str(config), "stats", "--png", str(tmp_path / "s.png")],
+                            capture_output=True, text=True, cwd=root, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "questions=2 answered=1" in result.stdout and (tmp_path / "s.png").exists()
