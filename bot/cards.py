@@ -95,14 +95,18 @@ def map_lines(office: Office, lang: str, _: Gettext) -> tuple[list[Line], Locati
     return lines, location
 
 
-def offer_buttons(offer: Offer, office: Office, _: Gettext) -> tuple[tuple[Button, ...], ...]:
+SHARE = "share:"  # a transport that can make a link of it turns this button into one
+
+
+def offer_buttons(offer: Offer, office: Office, lang: str, _: Gettext) -> tuple[tuple[Button, ...], ...]:
     ident = offer.id
     row1 = [Button(_("Contact"), f"o:{ident}:contact")]
     if office.address or office.coordinates:
         row1.append(Button(_("Map"), f"o:{ident}:map"))
     row1.append(Button(_("What to bring"), f"o:{ident}:bring"))
     row2 = [Button(_("Sentence for the desk"), f"o:{ident}:desk"),
-            Button(_("More like this"), f"o:{ident}:more")]
+            Button(_("More like this"), f"o:{ident}:more"),
+            Button(_("Share"), f"{SHARE}{lang}-o-{ident}")]
     return (tuple(row1), tuple(row2))
 
 

@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--csv", action="store_true", help="print CSV for spreadsheets")
     stats.add_argument("--png", metavar="FILE", help="also draw the figures as a chart")
     bench = sub.add_parser("bench", help="measure speed: matching, or 'store' for question round trips with the store")
-    bench.add_argument("what", nargs="?", choices=["matching", "store"], default="matching")
+    bench.add_argument("what", nargs="?", choices=["matching", "store", "telegram"], default="matching")
     bench.add_argument("--rounds", type=int, default=5, help="passes over the questions (default 5)")
     bench.add_argument("--users", type=int, default=1000, help="concurrent simulated users (bench store)")
     return parser
@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    for noisy in ("alembic", "httpx", "telegram.ext.Application"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -63,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
 
             print(report(measure(Path(args.path) if args.path else catalogue)))
             return 0
+        if args.command == "bench" and args.what == "telegram":
+            from bot.bench_telegram import run_telegram_bench
+
+            return asyncio.run(run_telegram_bench(config, catalogue))
         if args.command == "bench" and args.what == "store":
             from bot.bench_store import run_store_bench
 
@@ -74,14 +79,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "stats":
             return asyncio.run(_stats(config, args))
         if args.command == "run":
-            return _run(config)
+            return _run(config, catalogue)
         from bot.app import build_engine
 
         engine = build_engine(config, catalogue)
         if args.command == "ask":
             return _ask(engine, args)
         if args.command is None and config.platforms:
-            return _run(config)
+            return _run(config, catalogue)
         return asyncio.run(_chat(config, engine))
     except CatalogueError as exc:
         print(f"bildungslotse: the catalogue is not valid ({len(exc.problems)} problems):", file=sys.stderr)
@@ -109,14 +114,15 @@ def _validate(path: Path) -> int:
     return 0
 
 
-def _run(config: Config) -> int:
+def _run(config: Config, catalogue: Path) -> int:
     if not config.platforms:
         print(f"bildungslotse: no platform is configured. Set {TELEGRAM_TOKEN_ENV} for Telegram, or "
               f"{MATRIX_TOKEN_ENV} and matrix.homeserver in the config for Matrix. "
               "Without them, 'bildungslotse chat' runs the bot in this terminal.", file=sys.stderr)
         return 2
-    print("bildungslotse: the Telegram and Matrix transports are not built yet.", file=sys.stderr)
-    return 2
+    from bot.runner import run_bots
+
+    return asyncio.run(run_bots(config, catalogue))
 
 
 def _ask(engine, args: argparse.Namespace) -> int:

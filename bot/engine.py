@@ -90,6 +90,11 @@ class Engine:
         self.default_language = default_language
         self.retention_days = retention_days
 
+    def swap(self, catalogue: Catalogue, matcher: Matcher) -> None:
+        """Serve a new catalogue from the next message on (a reload). Sessions keep only offer
+        ids, so one that vanished is answered as a stale button."""
+        self.catalogue, self.matcher = catalogue, matcher
+
     # -- entry point ---------------------------------------------------------------------
     def handle(self, incoming: Incoming) -> Reply:
         session = self.sessions.get(incoming.user)
@@ -155,6 +160,10 @@ class Engine:
             return self._more(session, lang)
         if kind == "d":
             return self._set_district(lang, rest)
+        if kind == "share":
+            deep = _DEEP_LINK.match(rest)
+            if deep and deep["offer"] and deep["offer"][2:] in self.catalogue.offers:
+                return self._share(deep["lang"] if deep["lang"] in LANGUAGES else lang, deep["offer"][2:])
         if kind == "sub":
             topic, _, on = rest.partition(":")
             if topic in self.catalogue.topics:
@@ -233,6 +242,14 @@ class Engine:
         return self._reply(lang, Message((line, hint), cards.topic_buttons(self.catalogue, lang)),
                            effects=(SetPreference(language=lang),))
 
+    def _share(self, lang: str, ident: str) -> Reply:
+        """Where a platform has no share links: the offer as text to forward."""
+        _ = translator(lang)
+        offer = self.catalogue.offers[ident]
+        office = self.catalogue.office_of(offer)
+        lines = [(plain(_("Forward this to someone it can help:")),), *cards.offer_lines(offer, office, lang, _)]
+        return self._reply(lang, Message(tuple(lines)))
+
     def _district_picker(self, lang: str) -> Reply:
         _ = translator(lang)
         line = (plain(_("Which part of {city} do you live in? I will show offers near you first.").format(
@@ -289,23 +306,20 @@ class Engine:
         return self._reply(lang, Message(tuple(lines), tuple(buttons)), category=topic)
 
     # -- offers ----------------------------------------------------------------------------
-    def _card(self, lang: str, ident: str, feedback: bool = False) -> Message:
+    def _card(self, lang: str, ident: str) -> Message:
         _ = translator(lang)
         offer = self.catalogue.offers[ident]
         office = self.catalogue.office_of(offer)
         lines = cards.offer_lines(offer, office, lang, _)
         if offer.text(lang).status == "draft" and lang != "de":
             lines.append((Span(_("Draft translation, not yet checked by a native speaker."), "italic"),))
-        buttons = cards.offer_buttons(offer, office, _)
-        if feedback:
-            buttons = (*buttons, (Button(_("👍 Helpful"), f"fb:{ident}:1"), Button(_("👎 Not helpful"), f"fb:{ident}:0")))
-        return Message(tuple(lines), buttons)
+        return Message(tuple(lines), cards.offer_buttons(offer, office, lang, _))
 
     def _offer_action(self, session: Session, lang: str, ident: str, action: str) -> Reply:
         _ = translator(lang)
         offer = self.catalogue.offers[ident]
         office = self.catalogue.office_of(offer)
-        back = cards.offer_buttons(offer, office, _)
+        back = cards.offer_buttons(offer, office, lang, _)
         if action == "contact":
             lines = [(bold(offer.text(lang).title),), *cards.office_lines(office, lang, _)]
             return self._reply(lang, Message(tuple(lines), back))
@@ -322,17 +336,37 @@ class Engine:
             return self._more(session, lang)
         return self._reply(lang, self._card(lang, ident), category=offer.topic)
 
-    def _more(self, session: Session, lang: str, feedback: bool = False) -> Reply:
+    def _more(self, session: Session, lang: str, intro: str | None = None, feedback: bool = False) -> Reply:
+        """The next offers of the current list as one message: compact cards, numbered, with a
+        button each that opens the full card (contact, map, what to bring, desk sentence).
+        One message per answer keeps a chat readable and within the platforms' flood limits."""
         _ = translator(lang)
         batch = session.results[session.shown: session.shown + SHOWN]
         if not batch:
             return self._reply(lang, Message(((plain(_("There are no more offers for this. Choose a topic:")),),),
                                              cards.topic_buttons(self.catalogue, lang)))
+        start = session.shown
         session.shown += len(batch)
-        messages = [self._card(lang, ident, feedback) for ident in batch]
+        lines: list[Line] = [(plain(intro),), ()] if intro else []
+        rows: list[tuple[Button, ...]] = []
+        draft = False
+        for number, ident in enumerate(batch, start=start + 1):
+            offer = self.catalogue.offers[ident]
+            if number > start + 1:
+                lines.append(())
+            card = cards.offer_lines(offer, self.catalogue.office_of(offer), lang, _)
+            lines.append((plain(f"{number}. "), *card[0]))
+            lines.extend(card[1:])
+            rows.append((Button(f"{number}. {offer.text(lang).title}"[:60], f"o:{ident}:card"),))
+            draft = draft or (lang != "de" and offer.text(lang).status == "draft")
+        if draft:
+            lines += [(), (Span(_("Draft translation, not yet checked by a native speaker."), "italic"),)]
         if session.shown < len(session.results):
-            messages.append(Message(((plain(_("There are more offers.")),),), ((Button(_("More offers"), "more:"),),)))
-        return self._reply(lang, *messages)
+            rows.append((Button(_("More offers"), "more:"),))
+        if feedback:
+            top = batch[0]
+            rows.append((Button(_("👍 Helpful"), f"fb:{top}:1"), Button(_("👎 Not helpful"), f"fb:{top}:0")))
+        return self._reply(lang, Message(tuple(lines), tuple(rows)))
 
     # -- questions -------------------------------------------------------------------------
     def _question(self, session: Session, incoming: Incoming, text: str) -> Reply:
@@ -350,12 +384,9 @@ class Engine:
             return replace(reply, effects=(Asked(lang, None, None, False, text),))
         ranked = tuple(m.offer for m in result.matches)
         session.results, session.shown = ranked, 0
-        reply = self._more(session, lang, feedback=True)
-        first = reply.messages[0]
-        intro = Message(((plain(_("This is what fits your question best:")),), *first.lines), first.buttons, first.location)
+        reply = self._more(session, lang, intro=_("This is what fits your question best:"), feedback=True)
         asked = Asked(lang, result.category, ranked[0], True, text)
-        return Reply(lang, is_rtl(lang), (intro, *reply.messages[1:]), category=result.category,
-                     matches=result.matches, answered=True, effects=(asked,))
+        return replace(reply, category=result.category, matches=result.matches, answered=True, effects=(asked,))
 
     def _nothing_fits(self, session: Session, lang: str, result: Result) -> Reply:
         _ = translator(lang)
@@ -363,8 +394,11 @@ class Engine:
         lines: list[Line] = [
             (bold(_("Sorry, I don't know an offer that fits your question.")),),
             (plain(_("The free migration counselling can help you with any question:")),),
+            (),
         ]
-        messages = [Message(tuple(lines))]
-        messages += [self._card(lang, ident) for ident in self.catalogue.fallback_offers[:1]]
-        messages.append(Message(((plain(_("Or choose a topic:")),),), cards.topic_buttons(self.catalogue, lang)))
-        return Reply(lang, is_rtl(lang), tuple(messages), category=None, matches=result.matches, answered=False)
+        for ident in self.catalogue.fallback_offers[:1]:
+            offer = self.catalogue.offers[ident]
+            lines += cards.offer_lines(offer, self.catalogue.office_of(offer), lang, _)
+        lines += [(), (plain(_("Or choose a topic:")),)]
+        return Reply(lang, is_rtl(lang), (Message(tuple(lines), cards.topic_buttons(self.catalogue, lang)),),
+                     category=None, matches=result.matches, answered=False)

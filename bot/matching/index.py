@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rapidfuzz.distance import OSA
 
@@ -36,6 +36,8 @@ PHRASE_BONUS = 0.3  # per extra word in a multi-word term
 OFFER_KEYWORDS = 0.6
 MIN_STEM, MIN_FUZZY, MIN_TRUNCATED = 4, 5, 6
 NEARBY = 0.5  # bonus for an offer in the district the user named
+WEAK_ONLY_SCORE = 100 * (1 - math.exp(-1.0 / 2))  # the bar (a raw 1.0) for an answer of half-matches only
+STRONG = 0.85  # the match quality of a word as written or as a clear stem (not typo, not truncation)
 # Below this score nothing fits: one exact word of one topic is enough; one typo, one shared
 # stem alone is not.
 DEFAULT_THRESHOLD = 0.7
@@ -177,10 +179,15 @@ class Matcher:
         """Rank offers for `text`; offers in the named (or given) districts come first among equals."""
         detection = self.detector.detect(text)
         language = lang or detection.language
-        evidence = self._evidence(text, language)
+        evidence, strong = self._evidence(text, language)
         totals = {target: sum(value for value, _ in slots.values()) for target, slots in evidence.items()}
         near = tuple(dict.fromkeys((*self.districts_in(text), *districts)))
-        return self._rank(totals, language, detection, limit, near)
+        result = self._rank(totals, language, detection, limit, near)
+        # Several half-matches (typos, word beginnings) of foreign words add up to no answer:
+        # something must match as written, or as a clear stem of it.
+        if result.fits and not strong and result.matches[0].score < WEAK_ONLY_SCORE:
+            return replace(result, fits=False)
+        return result
 
     def districts_in(self, text: str) -> tuple[str, ...]:
         """Official districts a text names, by name, joined spelling or alias ("Nordstadt")."""
@@ -199,10 +206,12 @@ class Matcher:
         return {
             target: sorted(((" ".join(term.words), round(value, 3)) for value, term in slots.values()),
                            key=lambda item: -item[1])
-            for target, slots in self._evidence(text, language).items()
+            for target, slots in self._evidence(text, language)[0].items()
         }
 
-    def _evidence(self, text: str, language: str | None) -> dict[Target, dict[str, tuple[float, Term]]]:
+    def _evidence(self, text: str, language: str | None) -> tuple[dict[Target, dict[str, tuple[float, Term]]], bool]:
+        """Per target, the best term each question word matched; and whether any word matched
+        as written or as a clear stem (else the answer rests on half-matches only)."""
         stop = self._stopwords.get(language or "", frozenset())
         words = [w for w in self._without_false_friends(tokens(text)) if w not in stop]
         known: dict[str, tuple[dict[str, float], dict[str, float]]] = {}
@@ -210,6 +219,7 @@ class Matcher:
         in_phrases = [both for _, both in matched]
         # Evidence is kept per question word (a repeated word counts once), by its best term.
         evidence: dict[Target, dict[str, tuple[float, Term]]] = defaultdict(dict)
+        strong = False
         for position, (alone, both) in enumerate(matched):
             for word, quality in both.items():
                 for term_index in self._starts.get(word, ()):
@@ -225,11 +235,12 @@ class Matcher:
                     factor = (1.0 if term.lang in (language, "de")
                               else TRANSLIT if term.translit else OTHER_LANGUAGE)
                     value = q * factor * (1 + PHRASE_BONUS * (len(term.words) - 1))
+                    strong = strong or q >= STRONG
                     for target, weight in term.targets:
                         slot = evidence[target]
                         if value * weight > slot.get(words[position], (0.0, term))[0]:
                             slot[words[position]] = (value * weight, term)
-        return evidence
+        return evidence, strong
 
     def _rank(self, totals: Mapping[Target, float], language: str | None, detection: Detection,
               limit: int, near: tuple[str, ...] = ()) -> Result:

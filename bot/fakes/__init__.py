@@ -1,0 +1,1 @@
+"""Loopback stand-ins for platform servers, for the tests and the benchmarks."""

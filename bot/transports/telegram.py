@@ -1,0 +1,264 @@
+"""Telegram: python-telegram-bot's Application as a thin adapter around the service.
+
+Updates are fetched by our own long-polling loop and handed to `Application.process_update`:
+an update is confirmed to Telegram (by the next offset) only after it was answered, so a crash
+loses none (at most the ones in flight are answered twice) and a graceful stop confirms all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from urllib.parse import quote
+
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    MessageEntity,
+    Update,
+)
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.cards import SHARE
+from bot.config import TelegramSettings
+from bot.i18n import translator
+from bot.languages import LANGUAGES
+from bot.news import PermanentSendError
+from bot.reply import Incoming, Reply
+from bot.service import Service
+from bot.text import render_html
+
+log = logging.getLogger(__name__)
+MAX_TEXT = 4096
+MAX_BUTTONS = 100
+USER_COMMANDS = ("start", "help", "language", "topics", "district", "privacy", "forget")
+ADMIN_COMMANDS = ("reload", "stats")
+AdminAction = Callable[[str], Awaitable[str]]  # command -> answer text
+
+
+def split_text(html: str, limit: int = MAX_TEXT) -> list[str]:
+    """Split at line boundaries so each part fits; our markup never spans a line break."""
+    parts, current = [], ""
+    for line in html.split("\n"):
+        while len(line) > limit:  # a single overlong line: cut it (rare: no catalogue text is that long)
+            if current:
+                parts.append(current)
+                current = ""
+            parts.append(line[:limit])
+            line = line[limit:]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            parts.append(current)
+            current = line
+        else:
+            current = candidate
+    if current or not parts:
+        parts.append(current)
+    return parts
+
+
+def command_menu(lang: str) -> list[BotCommand]:
+    _ = translator(lang)
+    descriptions = {
+        "start": _("Start and choose a topic"),
+        "help": _("How to use the bot"),
+        "language": _("Choose your language"),
+        "topics": _("Browse the topics"),
+        "district": _("Choose your part of the city"),
+        "privacy": _("What the bot keeps about you"),
+        "forget": _("Delete everything the bot keeps about you"),
+    }
+    return [BotCommand(name, descriptions[name][:256]) for name in USER_COMMANDS]
+
+
+class TelegramTransport:
+    def __init__(self, settings: TelegramSettings, service: Service, admin: AdminAction | None = None,
+                 rate_limit: bool = True) -> None:
+        if not settings.token:
+            raise ValueError("no Telegram token")
+        self.settings = settings
+        self.service = service
+        self.admin = admin
+        builder: ApplicationBuilder = (
+            Application.builder().token(settings.token).base_url(settings.base_url).updater(None)
+        )
+        if rate_limit:
+            builder = builder.rate_limiter(AIORateLimiter(max_retries=5))
+        self.app: Application = builder.build()
+        self.username = ""
+        self._stop = asyncio.Event()
+        private = filters.ChatType.PRIVATE
+        mentioned = filters.Entity(MessageEntity.MENTION) & filters.ChatType.GROUPS
+        self.app.add_handler(CommandHandler(ADMIN_COMMANDS, self._on_admin))
+        self.app.add_handler(CommandHandler(USER_COMMANDS, self._on_command))
+        self.app.add_handler(CallbackQueryHandler(self._on_button))
+        self.app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND & (private | mentioned), self._on_text))
+        self.app.add_error_handler(self._on_error)
+
+    # -- life cycle ----------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.app.initialize()
+        self.username = self.app.bot.username
+        await self.app.start()
+        await self._set_menus()
+
+    async def _set_menus(self) -> None:
+        await self.app.bot.set_my_commands(command_menu("en"))
+        for lang in LANGUAGES:
+            await self.app.bot.set_my_commands(command_menu(lang), language_code=lang)
+
+    def stop(self) -> None:
+        """Ask the polling loop to finish its batch, confirm it, and return."""
+        self._stop.set()
+
+    async def shutdown(self) -> None:
+        await self.app.stop()
+        await self.app.shutdown()
+
+    async def poll(self, timeout: int = 30) -> None:
+        """Long polling until stop(): fetch a batch, answer it, then confirm it by the next offset."""
+        offset: int | None = None
+        backoff = 1.0
+        stopping = asyncio.create_task(self._stop.wait())
+        try:
+            while not self._stop.is_set():
+                fetch = asyncio.create_task(self.app.bot.get_updates(
+                    offset=offset, timeout=timeout, allowed_updates=["message", "callback_query"]))
+                done, _ = await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if fetch not in done:
+                    fetch.cancel()  # nothing fetched is lost: unconfirmed updates come again
+                    break
+                try:
+                    updates = fetch.result()
+                except RetryAfter as exc:
+                    await asyncio.sleep(float(exc.retry_after if isinstance(exc.retry_after, int | float)
+                                              else exc.retry_after.total_seconds()))
+                    continue
+                except (NetworkError, TelegramError) as exc:
+                    log.warning("telegram: getUpdates failed (%s); retrying in %.0f s", exc, backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 30.0)
+                    continue
+                backoff = 1.0
+                if updates:
+                    await self._process(updates)
+                    offset = updates[-1].update_id + 1
+            if offset is not None:  # a graceful stop confirms what was answered
+                await self.app.bot.get_updates(offset=offset, timeout=0, allowed_updates=["message", "callback_query"])
+        finally:
+            stopping.cancel()
+
+    async def _process(self, updates: list[Update]) -> None:
+        """Each chat's updates in order; different chats at the same time."""
+        per_chat: dict[int, list[Update]] = defaultdict(list)
+        for update in updates:
+            per_chat[update.effective_chat.id if update.effective_chat else 0].append(update)
+
+        async def run(chat_updates: list[Update]) -> None:
+            for update in chat_updates:
+                await self.app.process_update(update)
+
+        await asyncio.gather(*(run(u) for u in per_chat.values()))
+
+    # -- handlers --------------------------------------------------------------------------
+    async def _answer(self, update: Update, incoming: Incoming) -> None:
+        user, chat = update.effective_user, update.effective_chat
+        if user is None or chat is None:
+            return
+        incoming = Incoming(user="", text=incoming.text, payload=incoming.payload, language_hint=user.language_code)
+        reply = await self.service.handle(user.id, incoming, address=str(chat.id))
+        await self.send(chat.id, reply)
+
+    async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if message and message.text:
+            command = message.text.split()[0].split("@")[0]
+            await self._answer(update, Incoming(user="", text=" ".join([command, *(context.args or [])])))
+
+    async def _on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if not message or not message.text:
+            return
+        text = message.text
+        if message.chat.type != "private":
+            mention = f"@{self.username}"
+            if mention.lower() not in text.lower():
+                return
+            text = text.replace(mention, " ").replace(mention.lower(), " ")
+        await self._answer(update, Incoming(user="", text=text))
+
+    async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        await query.answer()
+        await self._answer(update, Incoming(user="", payload=query.data or ""))
+
+    async def _on_admin(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        user, chat, message = update.effective_user, update.effective_chat, update.effective_message
+        if not (user and chat and message and message.text):
+            return
+        if self.admin is None or user.id not in self.settings.admins:
+            await self._answer(update, Incoming(user="", text="/help"))
+            return
+        command = message.text.split()[0].split("@")[0].lstrip("/")
+        answer = await self.admin(command)
+        for part in split_text(answer):
+            await self.app.bot.send_message(chat.id, part)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("telegram: an update failed: %s", context.error, exc_info=context.error)
+
+    # -- sending ---------------------------------------------------------------------------
+    def _markup(self, rows, reply: Reply) -> InlineKeyboardMarkup | None:
+        keyboard, count = [], 0
+        for row in rows:
+            buttons = []
+            for button in row:
+                if count >= MAX_BUTTONS:
+                    break
+                count += 1
+                if button.payload.startswith(SHARE):
+                    link = f"https://t.me/{self.username}?start={button.payload[len(SHARE):]}"
+                    buttons.append(InlineKeyboardButton(button.label, url=f"https://t.me/share/url?url={quote(link, safe='')}"))
+                else:
+                    buttons.append(InlineKeyboardButton(button.label, callback_data=button.payload))
+            if buttons:
+                keyboard.append(buttons)
+        return InlineKeyboardMarkup(keyboard) if keyboard else None
+
+    async def send(self, chat_id: int | str, reply: Reply) -> None:
+        bot = self.app.bot
+        for message in reply.messages:
+            parts = split_text(render_html(list(message.lines), reply.rtl))
+            markup = self._markup(message.buttons, reply)
+            for index, part in enumerate(parts):
+                await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML,
+                                       reply_markup=markup if index == len(parts) - 1 else None,
+                                       link_preview_options=LinkPreviewOptions(is_disabled=True))
+            if message.location:
+                where = message.location
+                await bot.send_venue(chat_id, latitude=where.latitude, longitude=where.longitude,
+                                     title=where.title, address=where.address)
+
+    async def send_news(self, address: str, reply: Reply) -> None:
+        """The news sender for the broadcaster: a blocked bot or a vanished chat is permanent."""
+        try:
+            await self.send(int(address), reply)
+        except (Forbidden, BadRequest) as exc:
+            raise PermanentSendError(str(exc)) from exc

@@ -1,0 +1,262 @@
+"""Telegram: the real python-telegram-bot Application against a Bot API server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bot.app import build_matcher
+from bot.catalogue import load_catalogue
+from bot.config import TelegramSettings
+from bot.engine import Engine
+from bot.fakes.telegram_api import FakeBotApi
+from bot.languages import LANGUAGES
+from bot.runner import Runtime
+from bot.service import Service
+from bot.store import Pseudonyms, Store
+from bot.transports.telegram import TelegramTransport, split_text
+
+ROOT = Path(__file__).resolve().parents[1]
+ADMIN = 4242
+
+
+@pytest.fixture
+async def api():
+    server = await FakeBotApi().start()
+    yield server
+    await server.stop()
+
+
+async def start_bot(api: FakeBotApi, tmp_path: Path, catalogue_dir: Path | None = None):
+    catalogue = load_catalogue(catalogue_dir or ROOT / "offers" / "kassel")
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path}/bot.db", Pseudonyms(b"t"))
+    engine = Engine(catalogue, build_matcher(catalogue))
+    runtime = Runtime(None, catalogue_dir or ROOT / "offers" / "kassel", engine, store)  # type: ignore[arg-type]
+    runtime.config = type("C", (), {"match_threshold": 0.7})()  # only what reload reads
+    transport = TelegramTransport(TelegramSettings(token=api.token, base_url=api.base_url, admins=(ADMIN,)),
+                                  Service(engine, store, "telegram"), admin=runtime.admin)
+    await transport.start()
+    task = asyncio.create_task(transport.poll(timeout=1))
+    return transport, task, store
+
+
+async def stop_bot(bot) -> None:
+    transport, task, store = bot
+    transport.stop()
+    await asyncio.wait_for(task, 10)
+    await transport.shutdown()
+    await store.close()
+
+
+@pytest.fixture
+async def bot(api, tmp_path):
+    running = await start_bot(api, tmp_path)
+    yield running
+    await stop_bot(running)
+
+
+def buttons(params: dict) -> list[dict]:
+    markup = params.get("reply_markup") or {}
+    return [b for row in markup.get("inline_keyboard", []) for b in row]
+
+
+def callback_data(api: FakeBotApi, chat_id: int) -> list[str]:
+    return [b["callback_data"] for p in api.sent(chat_id=chat_id) for b in buttons(p) if "callback_data" in b]
+
+
+async def test_start_greets_in_the_app_language_with_topics_and_language_picker(api, bot):
+    api.text("/start", uid=1, lang="ar")
+    await api.wait_for(lambda: api.sent(chat_id=1))
+    first = api.sent(chat_id=1)[0]
+    assert first["parse_mode"] == "HTML" and "\u200f" in first["text"]  # Arabic, right-to-left
+    data = callback_data(api, 1)
+    assert sum(d.startswith("t:") for d in data) == 7 and "menu:language" in data
+
+
+async def test_deep_links_open_language_and_topic_or_fall_back(api, bot):
+    api.text("/start tr-daycare", uid=2, lang="en")
+    api.text("/start no-such-thing", uid=3, lang="de")
+    await api.wait_for(lambda: api.sent(chat_id=2) and api.sent(chat_id=3))
+    assert "o:kita-anmeldung:card" in callback_data(api, 2)
+    assert "Kreş" in api.sent(chat_id=2)[0]["text"] or "kreş" in api.sent(chat_id=2)[0]["text"].lower()
+    assert "Hallo" in api.sent(chat_id=3)[0]["text"]
+    _, _, store = bot
+    await store.flush()
+    known = {r.payload: r.known for r in await store.referral_rows()}
+    assert known == {"tr-daycare": True, "no-such-thing": False}
+
+
+async def test_language_picker_and_choice(api, bot):
+    api.press("menu:language", uid=4)
+    await api.wait_for(lambda: api.sent(chat_id=4))
+    labels = [b["text"] for b in buttons(api.sent(chat_id=4)[0])]
+    assert len(labels) == 10 and "Українська" in labels and "فارسی" in labels
+    api.press("lang:uk", uid=4)
+    api.text("Wo finde ich einen Deutschkurs?", uid=4, lang="de")
+    await api.wait_for(lambda: len(api.sent(chat_id=4)) >= 3)
+    answer = api.sent(chat_id=4)[2]["text"]
+    assert "Integrationskurs" in answer and "курс" in answer.lower()  # answered in Ukrainian
+
+
+@pytest.mark.parametrize(("uid", "text", "word"), [
+    (11, "وين بلاقي Kita لابني؟", "Kibeka"),
+    (12, "де курси німецької", "Integrationskurs"),
+    (13, "kreş nasıl bulurum", "Kibeka"),
+])
+async def test_free_text_in_three_scripts(api, bot, uid, text, word):
+    api.text(text, uid=uid, lang=None)
+    await api.wait_for(lambda: len(api.sent(chat_id=uid)) >= 1)
+    assert word in "".join(p["text"] for p in api.sent(chat_id=uid))
+
+
+async def test_every_offer_button_answers_and_share_is_a_deep_link(api, bot):
+    api.press("o:mbe-caritas:card", uid=20, lang="ar")
+    await api.wait_for(lambda: api.sent(chat_id=20))
+    card = api.sent(chat_id=20)[0]
+    share = [b for b in buttons(card) if "url" in b][0]
+    assert "t.me%2Flotse_test_bot%3Fstart%3Dar-o-mbe-caritas" in share["url"]
+    actions = [b["callback_data"] for b in buttons(card) if "callback_data" in b]
+    assert {a.split(":")[2] for a in actions} >= {"contact", "map", "bring", "desk", "more"}
+    for n, action in enumerate(actions, start=1):
+        api.press(action, uid=20, lang="ar")
+        await api.wait_for(lambda n=n: len(api.sent(chat_id=20)) > n)
+    assert all(len(d.encode()) <= 64 for d in callback_data(api, 20))
+    calls = [c.params for c in api.calls if c.method == "answerCallbackQuery"]
+    assert len(calls) == len(actions) + 1
+
+
+async def test_map_button_sends_a_venue_where_coordinates_are_sourced(api, tmp_path, catalogue_copy):
+    offices = catalogue_copy / "offices.yaml"
+    text = offices.read_text(encoding="utf-8")
+    offices.write_text(text.replace("    address: Die Freiheit 2, 34117 Kassel\n",
+                                    "    address: Die Freiheit 2, 34117 Kassel\n    coordinates: [51.3127, 9.4797]\n", 1),
+                       encoding="utf-8")
+    running = await start_bot(api, tmp_path, catalogue_copy)
+    try:
+        api.press("o:mbe-caritas:map", uid=21)
+        api.press("o:integrationskurs:map", uid=22)
+        await api.wait_for(lambda: api.sent("sendVenue") and api.sent(chat_id=22))
+        venue = api.sent("sendVenue")[0]
+        assert float(venue["latitude"]) == 51.3127 and "Die Freiheit 2" in venue["address"]
+        assert "openstreetmap.org/search" in api.sent(chat_id=22)[0]["text"] and not api.sent("sendVenue", chat_id=22)
+    finally:
+        await stop_bot(running)
+
+
+async def test_groups_answer_only_commands_and_mentions(api, bot):
+    group = api.chat(-500, "group")
+    api.text("wo gibt es Deutschkurse?", uid=30, chat=group)
+    mention = "@lotse_test_bot wo gibt es Deutschkurse?"
+    api.text(mention, uid=31, chat=group, entities=[{"type": "mention", "offset": 0, "length": 15}])
+    api.text("/help@lotse_test_bot", uid=32, chat=group)
+    await api.wait_for(lambda: len(api.sent(chat_id=-500)) >= 2)
+    await asyncio.sleep(0.3)
+    texts = [p["text"] for p in api.sent(chat_id=-500)]
+    assert any("Integrationskurs" in t for t in texts)
+    api.text("Kita?", uid=33, lang="de")
+    await api.wait_for(lambda: api.sent(chat_id=33))
+    assert sum("passt am besten" in t for t in texts) == 1  # one answer: the unmentioned question got none
+
+
+async def test_command_menu_is_localised_for_every_language(api, bot):
+    calls = api.sent("setMyCommands")
+    by_lang = {c.get("language_code"): c["commands"] for c in calls}
+    assert set(by_lang) == {None, *LANGUAGES}
+    assert [c["command"] for c in by_lang["de"]] == ["start", "help", "language", "topics", "district", "privacy", "forget"]
+    assert by_lang["de"][0]["description"] != by_lang["en"][0]["description"]
+    assert by_lang["ar"][0]["description"] != by_lang["en"][0]["description"]
+
+
+async def test_429_is_waited_out_and_the_message_arrives(api, bot):
+    api.faults.send_429, api.faults.retry_after = 1, 1
+    api.text("/help", uid=40)
+    await api.wait_for(lambda: api.sent(chat_id=40), timeout=15)
+    failed = [c for c in api.calls if c.method == "sendMessage" and str(c.params.get("chat_id")) == "40"]
+    assert len(failed) == 2 and failed[1].at - failed[0].at >= 0.9
+
+
+async def test_502_and_dropped_connection_during_polling_recover(api, bot):
+    api.faults.updates_502, api.faults.updates_drop = 2, 2
+    api.text("/help", uid=41)
+    await api.wait_for(lambda: api.sent(chat_id=41), timeout=30)
+
+
+async def test_graceful_restart_in_a_backlog_answers_each_update_once(api, tmp_path):
+    first = await start_bot(api, tmp_path)
+    for uid in range(100, 120):
+        api.text("/help", uid=uid)
+    await api.wait_for(lambda: len(api.sent()) >= 5)
+    await stop_bot(first)
+    for uid in range(120, 140):
+        api.text("/help", uid=uid)
+    second = await start_bot(api, tmp_path)
+    try:
+        await api.wait_for(lambda: len({p["chat_id"] for p in api.sent()}) >= 40, timeout=20)
+        await asyncio.sleep(0.5)
+        counts = Counter(str(p["chat_id"]) for p in api.sent())
+        assert all(counts[str(uid)] == 1 for uid in range(100, 140)), counts
+    finally:
+        await stop_bot(second)
+
+
+async def test_kill_9_in_a_backlog_loses_no_update(api, tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"data_dir: {tmp_path / 'data'}\ntelegram:\n  base_url: {api.base_url}\n", encoding="utf-8")
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": api.token, "BILDUNGSLOTSE_SECRET": "s"}
+
+    def launch() -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "bot", "--config", str(config), "run"], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    for uid in range(200, 260):
+        api.text("/help", uid=uid)
+    proc = launch()
+    await api.wait_for(lambda: len(api.sent()) >= 10, timeout=60)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    proc = launch()
+    try:
+        await api.wait_for(lambda: len({p["chat_id"] for p in api.sent()}) >= 60, timeout=60)
+        counts = Counter(str(p["chat_id"]) for p in api.sent())
+        assert all(1 <= counts[str(uid)] <= 2 for uid in range(200, 260)), counts
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+
+
+async def test_html_in_user_and_catalogue_text_is_escaped(api, tmp_path, catalogue_copy):
+    school = catalogue_copy / "school.yaml"
+    school.write_text(school.read_text(encoding="utf-8").replace(
+        "title: Intensivklasse und Intensivkurs Deutsch", "title: Intensivklasse <b>&</b> Kurs", 1), encoding="utf-8")
+    running = await start_bot(api, tmp_path, catalogue_copy)
+    try:
+        api.text("<script>alert(1)</script> Intensivklasse <i>", uid=50, lang="de")
+        api.press("o:intensivklasse:card", uid=51, lang="de")
+        await api.wait_for(lambda: api.sent(chat_id=50) and api.sent(chat_id=51))
+        sent = "".join(p["text"] for p in api.sent())
+        assert "<script>" not in sent and "Intensivklasse &lt;b&gt;&amp;&lt;/b&gt; Kurs" in sent
+    finally:
+        await stop_bot(running)
+
+
+async def test_admin_commands_only_for_admins(api, bot):
+    api.text("/reload", uid=ADMIN)
+    api.text("/reload", uid=60)
+    await api.wait_for(lambda: api.sent(chat_id=ADMIN) and api.sent(chat_id=60))
+    assert api.sent(chat_id=ADMIN)[0]["text"].startswith("Reloaded: version")
+    assert "Reloaded" not in api.sent(chat_id=60)[0]["text"]
+
+
+def test_long_text_is_split_on_lines_within_the_limit():
+    text = "\n".join(f"<b>line {i}</b> " + "x" * 90 for i in range(200))
+    parts = split_text(text)
+    assert len(parts) > 1 and all(len(p) <= 4096 for p in parts)
+    assert "\n".join(parts) == text
+    assert all(p.count("<b>") == p.count("</b>") for p in parts)
