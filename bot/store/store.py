@@ -89,6 +89,9 @@ class Store:
         self._closing = False
         self._failing = False
         self._writer: asyncio.Task | None = None
+        # Keys that have a row: someone not in it has no preferences, without asking the database.
+        # None until read (a database that was down at start): then every first read asks.
+        self._known: set[str] | None = None
 
     # -- life cycle ----------------------------------------------------------------------
     @classmethod
@@ -125,6 +128,11 @@ class Store:
             self._log_failure("cannot prepare the database", exc)
             return False
         self._ready = True
+        try:
+            async with self.engine.connect() as conn:
+                self._known = set((await conn.execute(select(users.c.key))).scalars().all())
+        except (SQLAlchemyError, OSError) as exc:
+            self._log_failure("cannot read the list of known people", exc)
         return True
 
     async def close(self, timeout: float = 10.0) -> None:
@@ -216,6 +224,8 @@ class Store:
         return self.pseudonyms.key(transport, platform_id)
 
     def _remember(self, key: str, prefs: Prefs) -> None:
+        if self._known is not None and prefs != Prefs():
+            self._known.add(key)
         self._cache[key] = prefs
         self._cache.move_to_end(key)
         while len(self._cache) > 100_000:
@@ -225,14 +235,18 @@ class Store:
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
+        if self._known is not None and key not in self._known:
+            return Prefs()
         try:
             async with self.engine.connect() as conn:
                 row = (await conn.execute(select(users.c.language, users.c.district).where(users.c.key == key))).first()
-                topics = (await conn.execute(select(subscriptions.c.topic).where(subscriptions.c.user_key == key))).scalars().all()
+                # a subscription always comes with a users row, so without one there is none
+                topics = (await conn.execute(select(subscriptions.c.topic).where(subscriptions.c.user_key == key))
+                          ).scalars().all() if row else []
         except (SQLAlchemyError, OSError) as exc:
             self._log_failure("cannot read preferences", exc)
             return Prefs()
-        prefs = Prefs(row.language, row.district, frozenset(topics)) if row else Prefs(topics=frozenset(topics))
+        prefs = Prefs(row.language, row.district, frozenset(topics)) if row else Prefs()
         self._remember(key, prefs)
         return prefs
 
@@ -262,6 +276,8 @@ class Store:
         """Delete everything kept about this person. The bot stops using it at once; returns
         whether the database confirmed within `wait_s` (else the deletion stays queued)."""
         self._cache.pop(key, None)
+        if self._known is not None:
+            self._known.discard(key)
         return await self._settle(self._enqueue("forget", {"key": key}, wait=True), wait_s)
 
     @staticmethod

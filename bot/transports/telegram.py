@@ -46,6 +46,7 @@ from bot.text import render_html
 log = logging.getLogger(__name__)
 MAX_TEXT = 4096
 MAX_BUTTONS = 100
+CONCURRENT = 8  # chats answered at the same time
 USER_COMMANDS = ("start", "help", "language", "topics", "district", "privacy", "forget")
 ADMIN_COMMANDS = ("reload", "stats")
 AdminAction = Callable[[str], Awaitable[str]]  # command -> answer text
@@ -94,14 +95,18 @@ class TelegramTransport:
         self.settings = settings
         self.service = service
         self.admin = admin
+        # A small connection pool, and chats answered at most CONCURRENT at a time: httpx scans
+        # its whole pool on every request, so hundreds of idle connections cost more than they give.
         builder: ApplicationBuilder = (
             Application.builder().token(settings.token).base_url(settings.base_url).updater(None)
+            .connection_pool_size(CONCURRENT).pool_timeout(30.0)
         )
         if rate_limit:
             builder = builder.rate_limiter(AIORateLimiter(max_retries=5))
         self.app: Application = builder.build()
         self.username = ""
         self._stop = asyncio.Event()
+        self._concurrent = asyncio.Semaphore(CONCURRENT)
         private = filters.ChatType.PRIVATE
         mentioned = filters.Entity(MessageEntity.MENTION) & filters.ChatType.GROUPS
         self.app.add_handler(CommandHandler(ADMIN_COMMANDS, self._on_admin))
@@ -170,8 +175,9 @@ class TelegramTransport:
             per_chat[update.effective_chat.id if update.effective_chat else 0].append(update)
 
         async def run(chat_updates: list[Update]) -> None:
-            for update in chat_updates:
-                await self.app.process_update(update)
+            async with self._concurrent:
+                for update in chat_updates:
+                    await self.app.process_update(update)
 
         await asyncio.gather(*(run(u) for u in per_chat.values()))
 
