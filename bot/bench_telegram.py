@@ -21,7 +21,7 @@ from bot.store import Pseudonyms, Store
 async def run_telegram_bench(config: Config, catalogue_dir: Path, backlog: int = 2000, rate: float = 100.0,
                              seconds: float = 5.0) -> int:
     try:
-        from bot.fakes.telegram_api import FakeBotApi
+        from bot.loopback.telegram_api import FakeBotApi
         from bot.transports.telegram import TelegramTransport
     except ImportError as exc:
         print(f"bench telegram needs the test extras (pip install 'bildungslotse[test]'): {exc}")

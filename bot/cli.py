@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--csv", action="store_true", help="print CSV for spreadsheets")
     stats.add_argument("--png", metavar="FILE", help="also draw the figures as a chart")
     bench = sub.add_parser("bench", help="measure speed: matching, or 'store' for question round trips with the store")
-    bench.add_argument("what", nargs="?", choices=["matching", "store", "telegram"], default="matching")
+    bench.add_argument("what", nargs="?", choices=["matching", "store", "telegram", "matrix"], default="matching")
     bench.add_argument("--rounds", type=int, default=5, help="passes over the questions (default 5)")
     bench.add_argument("--users", type=int, default=1000, help="concurrent simulated users (bench store)")
     return parser
@@ -48,8 +49,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("alembic", "httpx", "telegram.ext.Application"):
+    for noisy in ("alembic", "httpx", "telegram.ext.Application", "nio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if os.environ.get("BILDUNGSLOTSE_DEBUG"):  # our own modules only; never message texts
+        logging.getLogger("bot").setLevel(logging.DEBUG)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -64,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
 
             print(report(measure(Path(args.path) if args.path else catalogue)))
             return 0
+        if args.command == "bench" and args.what == "matrix":
+            from bot.bench_matrix import run_matrix_bench
+
+            return asyncio.run(run_matrix_bench(config, catalogue))
         if args.command == "bench" and args.what == "telegram":
             from bot.bench_telegram import run_telegram_bench
 

@@ -15,6 +15,7 @@ from bot.paths import CATALOGUE_DIR
 CONFIG_ENV = "BILDUNGSLOTSE_CONFIG"
 TELEGRAM_TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
 MATRIX_TOKEN_ENV = "MATRIX_ACCESS_TOKEN"
+MATRIX_PASSWORD_ENV = "MATRIX_PASSWORD"
 DATABASE_URL_ENV = "DATABASE_URL"
 
 
@@ -33,8 +34,11 @@ class TelegramSettings:
 class MatrixSettings:
     homeserver: str | None = None
     user_id: str | None = None
-    token: str | None = None
+    token: str | None = None  # $MATRIX_ACCESS_TOKEN
+    password: str | None = None  # $MATRIX_PASSWORD, when there is no token
     command_prefix: str = "!lotse"
+    allowed_servers: tuple[str, ...] = ()  # accept invites only from these homeservers (empty: all)
+    admins: tuple[str, ...] = ()  # Matrix user ids allowed to use reload and stats
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +58,7 @@ class Config:
         found = []
         if self.telegram.token:
             found.append("telegram")
-        if self.matrix.token and self.matrix.homeserver:
+        if (self.matrix.token or self.matrix.password) and self.matrix.homeserver and self.matrix.user_id:
             found.append("matrix")
         return found
 
@@ -64,7 +68,7 @@ _SCHEMA: dict[str, dict[str, type] | type] = {
     "matching": {"threshold": float},
     "privacy": {"retention_days": int},
     "telegram": {"base_url": str, "admins": list},
-    "matrix": {"homeserver": str, "user_id": str, "command_prefix": str},
+    "matrix": {"homeserver": str, "user_id": str, "command_prefix": str, "allowed_servers": list, "admins": list},
 }
 
 
@@ -128,8 +132,10 @@ def load_config(path: Path | str | None = None) -> Config:
         ),
         matrix=MatrixSettings(
             homeserver=matrix.get("homeserver"), user_id=matrix.get("user_id"),
-            token=env.get(MATRIX_TOKEN_ENV) or None,
+            token=env.get(MATRIX_TOKEN_ENV) or None, password=env.get(MATRIX_PASSWORD_ENV) or None,
             command_prefix=matrix.get("command_prefix", "!lotse"),
+            allowed_servers=tuple(str(s) for s in matrix.get("allowed_servers", [])),
+            admins=tuple(str(a) for a in matrix.get("admins", [])),
         ),
         source=source,
     )

@@ -73,6 +73,15 @@ async def run_bots(config: Config, catalogue_dir: Path) -> int:
         senders["telegram"] = telegram.send_news
         workers.append(asyncio.create_task(telegram.poll(), name="telegram"))
         log.info("telegram: polling as @%s", telegram.username)
+    if "matrix" in config.platforms:
+        from bot.transports.matrix import MatrixTransport
+
+        matrix = MatrixTransport(config.matrix, Service(engine, store, "matrix"), store, config.data_dir,
+                                 admin=runtime.admin)
+        await matrix.start()
+        transports.append(matrix)
+        senders["matrix"] = matrix.send_news
+        workers.append(asyncio.create_task(matrix.run(), name="matrix"))
     background = [
         asyncio.create_task(Broadcaster(store, lambda: engine.catalogue, senders).run(), name="news"),
         asyncio.create_task(purge_periodically(store), name="purge"),

@@ -16,7 +16,7 @@ from bot.app import build_matcher
 from bot.catalogue import load_catalogue
 from bot.config import TelegramSettings
 from bot.engine import Engine
-from bot.fakes.telegram_api import FakeBotApi
+from bot.loopback.telegram_api import FakeBotApi
 from bot.languages import LANGUAGES
 from bot.runner import Runtime
 from bot.service import Service

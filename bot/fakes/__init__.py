@@ -1,1 +1,0 @@
-"""Loopback stand-ins for platform servers, for the tests and the benchmarks."""

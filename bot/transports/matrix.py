@@ -1,0 +1,378 @@
+"""Matrix: matrix-nio's AsyncClient as a thin adapter around the service.
+
+Our own sync loop: a batch is handled completely, then its `next_batch` is stored, so a restart
+neither repeats answered messages nor misses any (after a crash only the batch in hand may be
+answered twice). On the very first start the history of rooms is skipped. Encrypted rooms work
+through nio's vodozemac-based e2e support with a persistent key store and device id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import re
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    LoginResponse,
+    MatrixRoom,
+    MegolmEvent,
+    RoomMessagesResponse,
+    RoomMessageText,
+    RoomSendError,
+    SyncResponse,
+    WhoamiResponse,
+)
+from nio.api import MessageDirection
+
+from bot.config import MatrixSettings
+from bot.news import PermanentSendError
+from bot.reply import Button, Incoming, Reply
+from bot.service import Service
+from bot.store import Store
+from bot.text import render_html, render_plain
+from bot.transports import notices
+from bot.transports.telegram import ADMIN_COMMANDS, USER_COMMANDS, AdminAction
+
+log = logging.getLogger(__name__)
+SYNC_FILTER = {
+    "room": {"timeline": {"limit": 100}, "state": {"lazy_load_members": False}},
+    "presence": {"types": []},
+    "account_data": {"types": []},
+}
+KEY_WAIT_S = 8.0  # how long an undecryptable message waits for its key before we say so
+COMMANDS = (*USER_COMMANDS, *ADMIN_COMMANDS)
+
+
+class MatrixTransport:
+    def __init__(self, settings: MatrixSettings, service: Service, store: Store, data_dir: Path,
+                 admin: AdminAction | None = None) -> None:
+        if not (settings.homeserver and settings.user_id and (settings.token or settings.password)):
+            raise ValueError("matrix needs homeserver, user_id and a token or password")
+        self.settings, self.service, self.store, self.admin = settings, service, store, admin
+        self.key_dir = data_dir / "matrix"
+        self.client: AsyncClient | None = None
+        self._stop = asyncio.Event()
+        self._choices: OrderedDict[tuple[str, str], list[Button]] = OrderedDict()
+        self._joined_at: dict[str, int] = {}  # rooms joined by this process: skip older events
+        self._waiting: list[tuple[float, MatrixRoom, MegolmEvent]] = []  # undecryptable, waiting for keys
+        self._told: set[str] = set()  # rooms told once that a message could not be decrypted
+        self._greet: set[str] = set()  # rooms joined, to greet once their state has arrived
+        self.handled = 0
+        self.busy_s = 0.0
+
+    # -- life cycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        settings = self.settings
+        self.key_dir.mkdir(parents=True, exist_ok=True)
+        device_id = await self.store.get_sync("matrix.device_id")
+        config = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False, max_limit_exceeded=0,
+                                   max_timeouts=0, request_timeout=60)
+        client = AsyncClient(settings.homeserver, settings.user_id, device_id=device_id,
+                             store_path=str(self.key_dir), config=config)
+        if settings.token:
+            if not device_id:
+                client.access_token = settings.token
+                who = await client.whoami()
+                if not isinstance(who, WhoamiResponse) or not who.device_id:
+                    raise RuntimeError(f"matrix: the access token is not accepted ({who})")
+                device_id = who.device_id
+            client.restore_login(settings.user_id, device_id, settings.token)
+        else:
+            response = await client.login(settings.password, device_name="Bildungslotse", device_id=device_id)
+            if not isinstance(response, LoginResponse):
+                raise RuntimeError(f"matrix: login failed ({response})")
+            device_id = response.device_id
+        await self.store.set_sync("matrix.device_id", device_id)
+        self.client = client
+        if client.should_upload_keys:
+            await client.keys_upload()
+        if await self.store.get_sync("matrix.next_batch") is None:
+            # First start: remember where the rooms are now, answer nothing from before.
+            first = await self._sync_once(timeout=0, since=None, history=False)
+            if first is not None:
+                await self.store.set_sync("matrix.next_batch", first.next_batch)
+        log.info("matrix: logged in as %s (device %s)", settings.user_id, device_id)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def shutdown(self) -> None:
+        if self.client:
+            await self.client.close()
+
+    async def _sync_once(self, timeout: int, since: str | None, history: bool = True) -> SyncResponse | None:
+        assert self.client is not None
+        sync_filter = SYNC_FILTER if history else {**SYNC_FILTER, "room": {"timeline": {"limit": 0}}}
+        response = await self.client.sync(timeout=timeout, sync_filter=sync_filter, since=since, full_state=since is None)
+        if isinstance(response, SyncResponse):
+            for room_id in response.rooms.invite:
+                await self._accept(room_id)
+            return response
+        return None
+
+    async def run(self) -> None:
+        """Sync until stop(): handle each batch fully, then store its position."""
+        assert self.client is not None
+        backoff = 1.0
+        stopping = asyncio.create_task(self._stop.wait())
+        try:
+            while not self._stop.is_set():
+                since = await self.store.get_sync("matrix.next_batch")
+                sync = asyncio.create_task(self.client.sync(timeout=30000, sync_filter=SYNC_FILTER, since=since))
+                done, _ = await asyncio.wait({sync, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if sync not in done:
+                    sync.cancel()
+                    break
+                try:
+                    response = sync.result()
+                except Exception as exc:  # noqa: BLE001 - network trouble: back off and try again
+                    response = exc
+                if not isinstance(response, SyncResponse):
+                    delay = _retry_after(response) or backoff
+                    log.warning("matrix: sync failed (%s); retrying in %.1f s", response, delay)
+                    await asyncio.sleep(delay)
+                    backoff = min(backoff * 2, 30.0)
+                    continue
+                backoff = 1.0
+                await self._handle(response, since)
+                await self._keys()
+                await self.store.set_sync("matrix.next_batch", response.next_batch)
+        finally:
+            stopping.cancel()
+
+    async def _keys(self) -> None:
+        client = self.client
+        assert client is not None
+        try:
+            await client.send_to_device_messages()
+            if client.should_upload_keys:
+                await client.keys_upload()
+            if client.should_query_keys:
+                await client.keys_query()
+            if client.should_claim_keys:
+                await client.keys_claim(client.get_users_for_key_claiming())
+        except Exception as exc:  # noqa: BLE001 - key traffic is retried after the next sync
+            log.warning("matrix: key exchange failed (%s)", exc)
+
+    # -- events ------------------------------------------------------------------------------
+    async def _accept(self, room_id: str) -> None:
+        assert self.client is not None
+        room = self.client.invited_rooms.get(room_id)
+        inviter = _inviter(room) if room else None
+        server = inviter.split(":", 1)[1] if inviter and ":" in inviter else ""
+        if self.settings.allowed_servers and server not in self.settings.allowed_servers:
+            log.info("matrix: invite from %s not accepted (not an allowed homeserver)", server or "unknown")
+            return
+        self._joined_at[room_id] = int(time.time() * 1000)
+        joined = await self.client.join(room_id)
+        if hasattr(joined, "room_id"):
+            self._greet.add(room_id)  # once the room's state arrives with the next sync
+
+    async def _handle(self, response: SyncResponse, since: str | None) -> None:
+        for room_id in response.rooms.invite:
+            await self._accept(room_id)
+        per_room = []
+        for room_id, info in response.rooms.join.items():
+            room = self.client.rooms.get(room_id) if self.client else None
+            if room is None:
+                continue
+            events = list(info.timeline.events)
+            if info.timeline.limited and since and room_id not in self._joined_at:
+                events = await self._gap(room_id, info.timeline.prev_batch, since) + events
+            per_room.append(self._room(room, events))
+        await asyncio.gather(*per_room)
+        await self._retry_undecryptable()
+
+    async def _gap(self, room_id: str, prev_batch: str, since: str) -> list:
+        """A limited timeline left events out: fetch them back to the previous sync."""
+        assert self.client is not None
+        fetched, start = [], prev_batch
+        for _ in range(20):
+            page = await self.client.room_messages(room_id, start=start, end=since, direction=MessageDirection.back, limit=100)
+            if not isinstance(page, RoomMessagesResponse) or not page.chunk:
+                break
+            fetched.extend(page.chunk)
+            if not page.end or page.end == start:
+                break
+            start = page.end
+        fetched.reverse()
+        for event in fetched:
+            if isinstance(event, MegolmEvent):
+                decrypted = self.client.decrypt_event(event)
+                fetched[fetched.index(event)] = decrypted if not isinstance(decrypted, Exception) else event
+        return fetched
+
+    async def _room(self, room: MatrixRoom, events: list) -> None:
+        if room.room_id in self._greet:
+            self._greet.discard(room.room_id)
+            await self._guarded(self._greeting(room))
+        joined_at = self._joined_at.get(room.room_id, 0)
+        for event in events:
+            if getattr(event, "sender", None) == self.settings.user_id:
+                continue
+            if getattr(event, "server_timestamp", 0) < joined_at:
+                continue  # history from before the bot joined
+            if isinstance(event, RoomMessageText):
+                log.debug("matrix: message %s in %s", event.event_id, room.room_id)
+                await self._guarded(self._message(room, event.sender, event.body, event.source))
+            elif isinstance(event, MegolmEvent):
+                await self._guarded(self._request_key(room, event))
+
+    async def _guarded(self, work) -> None:
+        """One failing message must not stop the others: log it, like PTB's error handler."""
+        try:
+            await work
+        except Exception as exc:  # noqa: BLE001
+            log.error("matrix: handling an event failed: %s", exc, exc_info=exc)
+
+    async def _greeting(self, room: MatrixRoom) -> None:
+        reply = await self.service.handle(room.room_id, Incoming(user="", text="/start"), address=room.room_id)
+        await self.send(room.room_id, reply, remember_for=None)
+
+    async def _request_key(self, room: MatrixRoom, event: MegolmEvent) -> None:
+        assert self.client is not None
+        try:
+            await self.client.request_room_key(event)
+        except Exception as exc:  # noqa: BLE001 - asked already, or the sender's device is gone
+            log.debug("matrix: key request not sent (%s)", exc)
+        self._waiting.append((time.monotonic(), room, event))
+
+    async def _retry_undecryptable(self) -> None:
+        assert self.client is not None
+        still = []
+        for since, room, event in self._waiting:
+            decrypted = self.client.decrypt_event(event)
+            if isinstance(decrypted, RoomMessageText):
+                await self._message(room, decrypted.sender, decrypted.body, decrypted.source)
+            elif time.monotonic() - since < KEY_WAIT_S:
+                still.append((since, room, event))
+            elif room.room_id not in self._told:
+                self._told.add(room.room_id)
+                await self._notice(room.room_id, notices.undecryptable(self.service.engine.default_language))
+        self._waiting = still
+
+    async def _message(self, room: MatrixRoom, sender: str, body: str, source: dict) -> None:
+        text = body.strip()
+        prefix = self.settings.command_prefix
+        direct = room.member_count <= 2
+        mentioned = self._mentions_me(room, text, source)
+        if text.lower().startswith(prefix.lower()):
+            words = text[len(prefix):].split()
+            text = "/" + " ".join(words) if words and words[0].lower() in COMMANDS else " ".join(words) or "/help"
+        elif not direct and not mentioned:
+            return
+        elif mentioned:
+            text = self._without_mention(room, text)
+        key = (room.room_id, sender)
+        choices = self._choices.get(key, [])
+        if text.isdigit() and 1 <= int(text) <= len(choices):
+            incoming = Incoming(user="", payload=choices[int(text) - 1].payload)
+        else:
+            if text.startswith("/") and text[1:].split(" ")[0] in ADMIN_COMMANDS:
+                await self._admin(room.room_id, sender, text[1:].split(" ")[0])
+                return
+            incoming = Incoming(user="", text=text)
+        started = time.perf_counter()
+        reply = await self.service.handle(sender, incoming, address=room.room_id)
+        self.busy_s += time.perf_counter() - started  # the bot's own work, without the network
+        await self.send(room.room_id, reply, remember_for=key)
+        self.handled += 1
+
+    async def _admin(self, room_id: str, sender: str, command: str) -> None:
+        if self.admin is None or sender not in self.settings.admins:
+            reply = await self.service.handle(sender, Incoming(user="", text="/help"), address=room_id)
+            await self.send(room_id, reply, remember_for=(room_id, sender))
+            return
+        await self._notice(room_id, await self.admin(command))
+
+    def _mentions_me(self, room: MatrixRoom, text: str, source: dict) -> bool:
+        me = self.settings.user_id or ""
+        mentions = (source.get("content") or {}).get("m.mentions") or {}
+        if me in (mentions.get("user_ids") or []):
+            return True
+        names = [me, me.split(":")[0].lstrip("@")]
+        display = room.user_name(me) if me in room.users else None
+        if display:
+            names.append(display)
+        return any(name and name.lower() in text.lower() for name in names)
+
+    def _without_mention(self, room: MatrixRoom, text: str) -> str:
+        me = self.settings.user_id or ""
+        for name in filter(None, [me, room.user_name(me) if me in room.users else None, me.split(":")[0].lstrip("@")]):
+            text = re.sub(re.escape(name) + r":?", " ", text, flags=re.IGNORECASE)
+        return text.strip()
+
+    # -- sending -----------------------------------------------------------------------------
+    def _commands_here(self, text: str) -> str:
+        """Our replies name commands as /topics; in Matrix they are typed as "!lotse topics"."""
+        prefix = self.settings.command_prefix
+        return re.sub(r"(?<![\w/])/(" + "|".join(COMMANDS) + r")\b", lambda m: f"{prefix} {m.group(1)}", text)
+
+    async def send(self, room_id: str, reply: Reply, remember_for: tuple[str, str] | None) -> None:
+        buttons: list[Button] = []
+        for message in reply.messages:
+            plain = render_plain(list(message.lines), reply.rtl)
+            formatted = render_html(list(message.lines), reply.rtl).replace("\n", "<br>\n")
+            numbered = []
+            for row in message.buttons:
+                for button in row:
+                    if button.payload.startswith("share:"):
+                        continue  # no share links on Matrix; the card itself can be forwarded
+                    buttons.append(button)
+                    numbered.append(f"{len(buttons)}. {button.label}")
+            if numbered:
+                hint = notices.choose_by_number(reply.language)
+                plain += "\n\n" + hint + "\n" + "\n".join(numbered)
+                formatted += "<br>\n<br>\n<i>" + html.escape(hint) + "</i><br>\n" + "<br>\n".join(html.escape(n) for n in numbered)
+            content = {"msgtype": "m.text", "body": self._commands_here(plain), "format": "org.matrix.custom.html",
+                       "formatted_body": self._commands_here(formatted)}
+            await self._send(room_id, content)
+            if message.location:
+                where = message.location
+                await self._send(room_id, {"msgtype": "m.location", "body": f"{where.title}, {where.address}",
+                                           "geo_uri": f"geo:{where.latitude},{where.longitude}"})
+        if remember_for:
+            self._choices[remember_for] = buttons
+            self._choices.move_to_end(remember_for)
+            while len(self._choices) > 10_000:
+                self._choices.popitem(last=False)
+
+    async def _notice(self, room_id: str, text: str) -> None:
+        await self._send(room_id, {"msgtype": "m.notice", "body": text})
+
+    async def _send(self, room_id: str, content: dict) -> None:
+        assert self.client is not None
+        for attempt in range(6):
+            response = await self.client.room_send(room_id, "m.room.message", content, ignore_unverified_devices=True)
+            if not isinstance(response, RoomSendError):
+                return
+            delay = _retry_after(response)
+            if delay is None or attempt == 5:
+                raise RuntimeError(f"matrix: could not send to {room_id}: {response}")
+            await asyncio.sleep(delay)
+
+    async def send_news(self, address: str, reply: Reply) -> None:
+        try:
+            await self.send(address, reply, remember_for=None)
+        except RuntimeError as exc:
+            if "M_FORBIDDEN" in str(exc) or "M_NOT_FOUND" in str(exc):
+                raise PermanentSendError(str(exc)) from exc
+            raise
+
+
+def _retry_after(response) -> float | None:
+    """Seconds to wait for a rate-limited request (429 M_LIMIT_EXCEEDED), else None."""
+    if getattr(response, "status_code", None) == "M_LIMIT_EXCEEDED":
+        return max(0.1, (getattr(response, "retry_after_ms", None) or 1000) / 1000)
+    return None
+
+
+def _inviter(room: MatrixRoom) -> str | None:
+    return getattr(room, "inviter", None)  # nio's MatrixInvitedRoom keeps who invited us
+
