@@ -19,7 +19,7 @@ from bot.loopback.synapse import Synapse, available
 from bot.service import Service
 from bot.store import Pseudonyms, Store
 from bot.transports.matrix import MatrixTransport
-from tests.matrix_helpers import Person, body, eventually, unique
+from tests.matrix_helpers import Person, body, unique
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(not available(), reason="Synapse (matrix-synapse, in the test extras) is not installed")

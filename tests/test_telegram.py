@@ -16,8 +16,8 @@ from bot.app import build_matcher
 from bot.catalogue import load_catalogue
 from bot.config import TelegramSettings
 from bot.engine import Engine
-from bot.loopback.telegram_api import FakeBotApi
 from bot.languages import LANGUAGES
+from bot.loopback.telegram_api import FakeBotApi
 from bot.runner import Runtime
 from bot.service import Service
 from bot.store import Pseudonyms, Store
