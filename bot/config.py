@@ -14,6 +14,7 @@ from bot.paths import CATALOGUE_DIR
 
 CONFIG_ENV = "BILDUNGSLOTSE_CONFIG"
 TELEGRAM_TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
+TELEGRAM_WEBHOOK_SECRET_ENV = "TELEGRAM_WEBHOOK_SECRET"
 MATRIX_TOKEN_ENV = "MATRIX_ACCESS_TOKEN"
 MATRIX_PASSWORD_ENV = "MATRIX_PASSWORD"
 DATABASE_URL_ENV = "DATABASE_URL"
@@ -28,6 +29,11 @@ class TelegramSettings:
     token: str | None = None
     base_url: str = "https://api.telegram.org/bot"
     admins: tuple[int, ...] = ()
+    # Webhook mode instead of long polling: the public URL Telegram posts to, and where we listen.
+    webhook_url: str | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8443
+    webhook_secret: str | None = None  # $TELEGRAM_WEBHOOK_SECRET, checked on every request
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +73,7 @@ _SCHEMA: dict[str, dict[str, type] | type] = {
     "catalogue": str, "data_dir": str, "default_language": str,
     "matching": {"threshold": float},
     "privacy": {"retention_days": int},
-    "telegram": {"base_url": str, "admins": list},
+    "telegram": {"base_url": str, "admins": list, "webhook": {"url": str, "listen": str, "port": int}},
     "matrix": {"homeserver": str, "user_id": str, "command_prefix": str, "allowed_servers": list, "admins": list},
 }
 
@@ -125,11 +131,7 @@ def load_config(path: Path | str | None = None) -> Config:
         match_threshold=float((data.get("matching") or {}).get("threshold", DEFAULT_THRESHOLD)),
         database_url=env.get(DATABASE_URL_ENV) or None,
         retention_days=_positive((data.get("privacy") or {}).get("retention_days", 30), source, "privacy.retention_days"),
-        telegram=TelegramSettings(
-            token=env.get(TELEGRAM_TOKEN_ENV) or None,
-            base_url=telegram.get("base_url", TelegramSettings.base_url),
-            admins=admins,
-        ),
+        telegram=_telegram(telegram, admins, env, source),
         matrix=MatrixSettings(
             homeserver=matrix.get("homeserver"), user_id=matrix.get("user_id"),
             token=env.get(MATRIX_TOKEN_ENV) or None, password=env.get(MATRIX_PASSWORD_ENV) or None,
@@ -145,3 +147,20 @@ def _positive(value: int, source: Path | None, name: str) -> int:
     if value < 1:
         raise ConfigError(f"{source}: '{name}' must be at least 1")
     return value
+
+
+def _telegram(section: dict, admins: tuple[int, ...], env, source: Path | None) -> TelegramSettings:
+    webhook = section.get("webhook") or {}
+    secret = env.get(TELEGRAM_WEBHOOK_SECRET_ENV) or None
+    if webhook.get("url") and not secret:
+        raise ConfigError(f"{source}: telegram.webhook needs a secret token: set {TELEGRAM_WEBHOOK_SECRET_ENV} "
+                          "(1-256 characters A-Z, a-z, 0-9, _ and -)")
+    return TelegramSettings(
+        token=env.get(TELEGRAM_TOKEN_ENV) or None,
+        base_url=section.get("base_url", TelegramSettings.base_url),
+        admins=admins,
+        webhook_url=webhook.get("url"),
+        webhook_listen=webhook.get("listen", "127.0.0.1"),
+        webhook_port=int(webhook.get("port", 8443)),
+        webhook_secret=secret,
+    )

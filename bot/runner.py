@@ -71,8 +71,8 @@ async def run_bots(config: Config, catalogue_dir: Path) -> int:
         await telegram.start()
         transports.append(telegram)
         senders["telegram"] = telegram.send_news
-        workers.append(asyncio.create_task(telegram.poll(), name="telegram"))
-        log.info("telegram: polling as @%s", telegram.username)
+        workers.append(asyncio.create_task(telegram.serve(), name="telegram"))
+        log.info("telegram: %s as @%s", "webhook" if config.telegram.webhook_url else "polling", telegram.username)
     if "matrix" in config.platforms:
         from bot.transports.matrix import MatrixTransport
 

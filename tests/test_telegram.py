@@ -260,3 +260,48 @@ def test_long_text_is_split_on_lines_within_the_limit():
     assert len(parts) > 1 and all(len(p) <= 4096 for p in parts)
     assert "\n".join(parts) == text
     assert all(p.count("<b>") == p.count("</b>") for p in parts)
+
+
+async def test_webhook_mode_checks_the_secret_token(api, tmp_path):
+    import json
+    import socket
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    catalogue = load_catalogue(ROOT / "offers" / "kassel")
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path}/bot.db", Pseudonyms(b"t"))
+    settings = TelegramSettings(token=api.token, base_url=api.base_url, webhook_url=f"https://bot.example.org/tg",
+                                webhook_listen="127.0.0.1", webhook_port=port, webhook_secret="s3cret_token")
+    transport = TelegramTransport(settings, Service(Engine(catalogue, build_matcher(catalogue)), store, "telegram"))
+    await transport.start()
+    task = asyncio.create_task(transport.serve())
+    try:
+        await api.wait_for(lambda: api.webhook is not None)
+        assert api.webhook["url"] == "https://bot.example.org/tg" and api.webhook["secret_token"] == "s3cret_token"
+        update = {"update_id": 1, "message": {"message_id": 1, "date": 0, "text": "/help",
+                                              "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
+                                              "from": api.user(70), "chat": api.chat(70)}}
+
+        def post(secret: str) -> int:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/tg", data=json.dumps(update).encode(), method="POST",
+                                             headers={"Content-Type": "application/json",
+                                                      "X-Telegram-Bot-Api-Secret-Token": secret})
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    return response.status
+            except urllib.error.HTTPError as exc:
+                return exc.code
+
+        assert await asyncio.to_thread(post, "wrong") == 403
+        await asyncio.sleep(0.3)
+        assert not api.sent(chat_id=70)
+        assert await asyncio.to_thread(post, "s3cret_token") == 200
+        await api.wait_for(lambda: api.sent(chat_id=70))
+    finally:
+        transport.stop()
+        await asyncio.wait_for(task, 10)
+        await transport.shutdown()
+        await store.close()

@@ -52,6 +52,7 @@ class FakeBotApi:
     _new: asyncio.Event = field(default_factory=asyncio.Event)
     runner: web.AppRunner | None = None
     port: int = 0
+    webhook: dict | None = None
 
     # -- scripting -------------------------------------------------------------------------
     def user(self, uid: int = 1001, lang: str | None = "en", name: str = "Amal") -> dict:
@@ -142,6 +143,11 @@ class FakeBotApi:
         return self._ok(BOT)
 
     async def _m_deleteWebhook(self, request, params):
+        self.webhook = None
+        return self._ok(True)
+
+    async def _m_setWebhook(self, request, params):
+        self.webhook = params
         return self._ok(True)
 
     async def _m_setMyCommands(self, request, params):

@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from telegram import (
     BotCommand,
@@ -98,9 +98,11 @@ class TelegramTransport:
         # A small connection pool, and chats answered at most CONCURRENT at a time: httpx scans
         # its whole pool on every request, so hundreds of idle connections cost more than they give.
         builder: ApplicationBuilder = (
-            Application.builder().token(settings.token).base_url(settings.base_url).updater(None)
+            Application.builder().token(settings.token).base_url(settings.base_url)
             .connection_pool_size(CONCURRENT).pool_timeout(30.0)
         )
+        if not settings.webhook_url:
+            builder = builder.updater(None)  # we poll ourselves (see poll)
         if rate_limit:
             builder = builder.rate_limiter(AIORateLimiter(max_retries=5))
         self.app: Application = builder.build()
@@ -134,6 +136,23 @@ class TelegramTransport:
     async def shutdown(self) -> None:
         await self.app.stop()
         await self.app.shutdown()
+
+    async def serve(self) -> None:
+        """Webhook mode until stop(): PTB's webhook server checks the secret token on every request."""
+        if not self.settings.webhook_url:
+            await self.poll()
+            return
+        updater = self.app.updater
+        assert updater is not None
+        path = urlsplit(self.settings.webhook_url).path.lstrip("/")
+        await updater.start_webhook(listen=self.settings.webhook_listen, port=self.settings.webhook_port,
+                                    url_path=path, webhook_url=self.settings.webhook_url,
+                                    secret_token=self.settings.webhook_secret,
+                                    allowed_updates=["message", "callback_query"])
+        try:
+            await self._stop.wait()
+        finally:
+            await updater.stop()
 
     async def poll(self, timeout: int = 30) -> None:
         """Long polling until stop(): fetch a batch, answer it, then confirm it by the next offset."""
