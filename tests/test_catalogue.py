@@ -139,3 +139,20 @@ def test_coverage_shows_missing_and_partial_translations(catalogue_copy):
     assert rows["offer jmd-ib"]["ro"] == MISSING
     assert rows["offer integrationskurs"]["ro"] == PARTIAL
     assert coverage.complete_pct < 100.0
+
+
+def test_a_changed_german_text_makes_its_translations_outdated(catalogue_copy):
+    from bot.catalogue.coverage import OUTDATED, measure
+
+    _edit(catalogue_copy / "daycare.yaml", "title: Kita-Platz über Kibeka suchen", "title: Kita-Platz über Kibeka finden")
+    rows = dict(measure(catalogue_copy).rows)
+    assert set(rows["offer kita-anmeldung"].values()) == {OUTDATED, "reviewed"}  # German itself is the source
+    catalogue = load_catalogue(catalogue_copy)
+    assert catalogue.offers["kita-anmeldung"].texts["ar"].outdated
+    assert not catalogue.offers["kita-beitragsfrei"].texts["ar"].outdated
+
+
+def test_an_outdated_translation_is_not_shown(catalogue_copy):
+    _edit(catalogue_copy / "daycare.yaml", "cost: Das Portal ist kostenlos.", "cost: Das Portal kostet nichts.")
+    offer = load_catalogue(catalogue_copy).offers["kita-anmeldung"]
+    assert offer.text("ar").cost == "Das Portal kostet nichts."  # German is what is true now

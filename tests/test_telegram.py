@@ -273,7 +273,7 @@ async def test_webhook_mode_checks_the_secret_token(api, tmp_path):
         port = sock.getsockname()[1]
     catalogue = load_catalogue(ROOT / "offers" / "kassel")
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path}/bot.db", Pseudonyms(b"t"))
-    settings = TelegramSettings(token=api.token, base_url=api.base_url, webhook_url=f"https://bot.example.org/tg",
+    settings = TelegramSettings(token=api.token, base_url=api.base_url, webhook_url="https://bot.example.org/tg",
                                 webhook_listen="127.0.0.1", webhook_port=port, webhook_secret="s3cret_token")
     transport = TelegramTransport(settings, Service(Engine(catalogue, build_matcher(catalogue)), store, "telegram"))
     await transport.start()

@@ -9,13 +9,13 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.catalogue.loader import META_FILE, OFFER_TEXT_REQUIRED, OFFICES_FILE, _offer_files
+from bot.catalogue.loader import META_FILE, OFFER_TEXT_REQUIRED, OFFICES_FILE, _offer_files, source_hash
 from bot.catalogue.model import TOPICS
 from bot.catalogue.yamlsource import YamlError, read_yaml
 from bot.languages import LANGUAGES, SOURCE_LANGUAGE
 
-MISSING, PARTIAL, DRAFT, REVIEWED = "missing", "partial", "draft", "reviewed"
-SYMBOL = {MISSING: "✗", PARTIAL: "~", DRAFT: "d", REVIEWED: "✓"}
+MISSING, PARTIAL, OUTDATED, DRAFT, REVIEWED = "missing", "partial", "outdated", "draft", "reviewed"
+SYMBOL = {MISSING: "✗", PARTIAL: "~", OUTDATED: "o", DRAFT: "d", REVIEWED: "✓"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +51,18 @@ def _required(german: dict) -> list[str]:
     return fields + [f for f in ("conditions", "bring") if german.get(f)]
 
 
+def _clean(value) -> str:
+    return str(value).strip() if value is not None and str(value).strip() else ""
+
+
+def _german_hash(kind: str, item: dict) -> str:
+    if kind == "office":
+        return source_hash(_clean(item.get("name")), _clean(item.get("hours")))
+    bring = tuple(_clean(b) for b in item.get("bring") or [] if _clean(b))
+    return source_hash(*(_clean(item.get(f)) for f in ("title", "summary", "who", "cost", "conditions")), bring,
+                       _clean(item.get("desk")))
+
+
 def measure(folder: Path) -> Coverage:
     meta = _read(folder / META_FILE) or {}
     languages = tuple(meta.get("languages") or LANGUAGES)
@@ -80,6 +92,8 @@ def measure(folder: Path) -> Coverage:
                 required += len(fields)
                 if len(have) < len(fields):
                     row[lang] = PARTIAL
+                elif str(entry.get("source_hash")) != _german_hash(kind, item):
+                    row[lang] = OUTDATED
                 else:
                     row[lang] = REVIEWED if entry.get("status") == REVIEWED else DRAFT
             rows.append((f"{kind} {item['id']}", row))
@@ -96,8 +110,12 @@ def report(coverage: Coverage) -> str:
         lines.append(f"{name:<{width}}  " + " ".join(f"{SYMBOL[row.get(lang, MISSING)]:>2}" for lang in coverage.languages))
     totals = Counter(state for _, row in coverage.rows for lang, state in row.items() if lang != SOURCE_LANGUAGE)
     lines.append("")
-    lines.append("✓ reviewed  d draft  ~ partial  ✗ missing   translations: " +
-                 ", ".join(f"{totals.get(s, 0)} {s}" for s in (REVIEWED, DRAFT, PARTIAL, MISSING)))
+    lines.append("✓ reviewed  d draft  o outdated (the German changed since)  ~ partial  ✗ missing   translations: " +
+                 ", ".join(f"{totals.get(s, 0)} {s}" for s in (REVIEWED, DRAFT, OUTDATED, PARTIAL, MISSING)))
+    for lang in coverage.languages:
+        if lang != SOURCE_LANGUAGE:
+            counts = Counter(row.get(lang) for _, row in coverage.rows)
+            lines.append(f"  {lang}: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in (REVIEWED, DRAFT, OUTDATED, PARTIAL, MISSING)))
     lines.append(f"offers={coverage.offers} offices={coverage.offices} languages={len(coverage.languages)} "
                  f"complete_pct={coverage.complete_pct:.1f} min_offers_per_topic={coverage.min_offers_per_topic} "
                  f"draft_pct={coverage.draft_pct:.1f}")

@@ -10,7 +10,7 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 from types import MappingProxyType
@@ -33,9 +33,9 @@ OFFICE_KEYS = {"id", "name", "address", "coordinates", "phone", "email", "websit
                "languages", "districts", "source", "last_verified"}
 OFFER_KEYS = {"id", "topic", "office", "title", "summary", "who", "ages", "cost", "conditions",
               "bring", "desk", "keywords", "links", "districts", "source", "last_verified"}
-OFFER_TEXT_KEYS = {"status", "title", "summary", "who", "cost", "conditions", "bring", "desk", "keywords"}
+OFFER_TEXT_KEYS = {"status", "source_hash", "title", "summary", "who", "cost", "conditions", "bring", "desk", "keywords"}
 OFFER_TEXT_REQUIRED = ("title", "summary", "who", "cost", "desk")
-OFFICE_TEXT_KEYS = {"status", "name", "hours"}
+OFFICE_TEXT_KEYS = {"status", "source_hash", "name", "hours"}
 
 
 class CatalogueError(Exception):
@@ -344,6 +344,8 @@ def _load_translations(report: _Report, folder: Path, languages: Iterable[str],
             status = _status(check)
             text = _offer_text(check, status)
             german: OfferText | None = fields["german"]
+            if text and german and check.text("source_hash") != offer_source_hash(german):
+                text = replace(text, outdated=True)
             if text and german:
                 if len(text.bring) != len(german.bring):
                     check.problem("bring", f"'bring' has {len(text.bring)} items, the German text {len(german.bring)}")
@@ -362,8 +364,24 @@ def _load_translations(report: _Report, folder: Path, languages: Iterable[str],
             name = check.text("name", required=True)
             hours = check.text("hours", required=bool(office.hours))
             if name:
-                office_texts[ident][lang] = OfficeText(name, hours, _status(check))
+                outdated = check.text("source_hash") != office_source_hash(office)
+                office_texts[ident][lang] = OfficeText(name, hours, _status(check), outdated)
     return offer_texts, office_texts
+
+
+def source_hash(*parts: object) -> str:
+    """A short fingerprint of the German text a translation was made from: when the German
+    changes, the translation shows as outdated until a translator updates it and this hash."""
+    text = "\x1f".join("\x1e".join(p) if isinstance(p, tuple) else str(p or "") for p in parts)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def offer_source_hash(text: OfferText) -> str:
+    return source_hash(text.title, text.summary, text.who, text.cost, text.conditions, text.bring, text.desk)
+
+
+def office_source_hash(office: Office) -> str:
+    return source_hash(office.name, office.hours)
 
 
 def _status(check: _FileChecker) -> str:
@@ -531,8 +549,6 @@ def load_catalogue(folder: Path | str) -> Catalogue:
 
 
 def _with_texts(office: Office, texts: dict[str, OfficeText]) -> Office:
-    from dataclasses import replace
-
     merged = {SOURCE_LANGUAGE: OfficeText(office.name, office.hours, "reviewed"), **texts}
     return replace(office, texts=MappingProxyType(merged))
 

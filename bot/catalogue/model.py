@@ -27,6 +27,7 @@ class OfficeText:
     name: str
     hours: str | None = None
     status: str = "draft"
+    outdated: bool = False  # the German text changed after this translation was written
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +47,8 @@ class Office:
     texts: Mapping[str, OfficeText] = field(default_factory=_empty)
 
     def text(self, lang: str) -> OfficeText:
-        return self.texts.get(lang) or OfficeText(self.name, self.hours, "reviewed")
+        text = self.texts.get(lang)
+        return text if text is not None and not text.outdated else OfficeText(self.name, self.hours, "reviewed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,7 @@ class OfferText:
     bring: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
     status: str = "draft"
+    outdated: bool = False  # the German text changed after this translation was written
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +78,10 @@ class Offer:
     last_verified: date | None = None
 
     def text(self, lang: str) -> OfferText:
-        """The text in `lang`, else German (the source every offer has)."""
-        return self.texts.get(lang) or self.texts["de"]
+        """The text in `lang`; German (the source every offer has) where there is none, or where
+        the German changed after the translation: then only the German says what is true now."""
+        text = self.texts.get(lang)
+        return text if text is not None and not text.outdated else self.texts["de"]
 
 
 @dataclass(frozen=True, slots=True)
