@@ -67,3 +67,46 @@ def run_bench(config: Config, catalogue_dir: Path, rounds: int = 5) -> int:
           f"p50 {p50_big:.3f} ms, p99 {p99_big:.3f} ms")
     print(f"p50_ms={p50:.3f} p99_ms={p99:.3f} p50_ms_100x={p50_big:.3f} p99_ms_100x={p99_big:.3f} qps={qps:.0f}")
     return 0
+
+
+def synthetic_folder(source: Path, target: Path, offers: int) -> int:
+    """A catalogue folder with about `offers` offers: every offer copied under new ids, with its
+    translations, as an editor's files would look. Returns the number of offers written."""
+    import shutil
+
+    import yaml
+
+    shutil.copytree(source, target)
+    files = [p for p in target.glob("*.yaml") if p.name not in ("catalogue.yaml", "offices.yaml", "topics.yaml", "news.yaml")]
+    originals = {p: yaml.safe_load(p.read_text(encoding="utf-8"))["offers"] for p in files}
+    base = sum(len(v) for v in originals.values())
+    copies = max(1, offers // base)
+    for path, items in originals.items():
+        grown = [dict(item, id=f"{item['id']}-{n}" if n else item["id"]) for n in range(copies) for item in items]
+        path.write_text(yaml.safe_dump({"offers": grown}, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    for lang_file in (target / "lang").glob("*.yaml"):
+        data = yaml.safe_load(lang_file.read_text(encoding="utf-8"))
+        data["offers"] = {f"{ident}-{n}" if n else ident: text for n in range(copies)
+                          for ident, text in data["offers"].items()}
+        lang_file.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return base * copies
+
+
+def run_validate_bench(catalogue_dir: Path, offers: int = 5000, rounds: int = 3) -> int:
+    import tempfile
+
+    from bot.catalogue import validate
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "synthetic"
+        count = synthetic_folder(catalogue_dir, folder, offers)
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            problems = validate(folder)
+            times.append(time.perf_counter() - start)
+    median = statistics.median(times)
+    print(f"validate on a synthetic catalogue of {count} offers in 10 languages: median {median:.2f} s "
+          f"over {rounds} runs, {len(problems)} problems")
+    print(f"offers={count} validate_s={median:.2f} problems={len(problems)}")
+    return 0 if not problems else 1

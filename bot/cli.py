@@ -33,6 +33,23 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="one JSON object per question")
     check = sub.add_parser("validate", help="check a catalogue; exit 1 and list problems if invalid")
     check.add_argument("path", nargs="?", help="catalogue folder (default: the embedded one)")
+    link = sub.add_parser("link", help="the Telegram deep link and the Matrix link for a multiplier")
+    link.add_argument("--lang", required=True, help="language the bot opens in")
+    link.add_argument("--topic", help="topic the bot opens with")
+    link.add_argument("--offer", help="an offer to open directly (instead of a topic)")
+    link.add_argument("--district", help="district to prefer (e.g. Nord-Holland)")
+    poster = sub.add_parser("poster", help="a printable A4 poster with the QR code of the link")
+    poster.add_argument("--lang", help="language of the poster")
+    poster.add_argument("--topic", help="topic the link opens with")
+    poster.add_argument("--district", help="district to prefer")
+    poster.add_argument("--all-languages", action="store_true", help="one poster per language")
+    poster.add_argument("-o", "--output", required=True, help="poster.svg, poster.pdf or poster.png")
+    show = sub.add_parser("preview", help="what the bot sends for an offer, in the terminal")
+    show.add_argument("offer", help="the offer id")
+    show.add_argument("--lang", default="de", choices=LANGUAGES)
+    show.add_argument("--all-languages", action="store_true", help="every language, one after another")
+    old_ = sub.add_parser("stale", help="offices and offers not verified for a while, the most used first")
+    old_.add_argument("--months", type=int, default=12)
     cover = sub.add_parser("coverage", help="which texts exist in which language (missing, draft, reviewed)")
     cover.add_argument("path", nargs="?", help="catalogue folder (default: the embedded one)")
     stats = sub.add_parser("stats", help="questions, answers, feedback and link use per week, topic and language")
@@ -40,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--csv", action="store_true", help="print CSV for spreadsheets")
     stats.add_argument("--png", metavar="FILE", help="also draw the figures as a chart")
     bench = sub.add_parser("bench", help="measure speed: matching, or 'store' for question round trips with the store")
-    bench.add_argument("what", nargs="?", choices=["matching", "store", "telegram", "matrix"], default="matching")
+    bench.add_argument("what", nargs="?", choices=["matching", "store", "telegram", "matrix", "validate"], default="matching")
     bench.add_argument("--rounds", type=int, default=5, help="passes over the questions (default 5)")
     bench.add_argument("--users", type=int, default=1000, help="concurrent simulated users (bench store)")
     return parser
@@ -62,11 +79,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "validate":
             return _validate(Path(args.path) if args.path else catalogue)
+        if args.command in ("link", "preview", "stale", "poster"):
+            return _editors(config, catalogue, args)
         if args.command == "coverage":
             from bot.catalogue.coverage import measure, report
 
             print(report(measure(Path(args.path) if args.path else catalogue)))
             return 0
+        if args.command == "bench" and args.what == "validate":
+            from bot.bench import run_validate_bench
+
+            return run_validate_bench(catalogue)
         if args.command == "bench" and args.what == "matrix":
             from bot.bench_matrix import run_matrix_bench
 
@@ -84,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_bench(config, catalogue, rounds=max(1, args.rounds))
         if args.command == "stats":
-            return asyncio.run(_stats(config, args))
+            return asyncio.run(_stats(config, catalogue, args))
         if args.command == "run":
             return _run(config, catalogue)
         from bot.app import build_engine
@@ -169,13 +192,14 @@ async def _chat(config: Config, engine) -> int:
         await store.close()
 
 
-async def _stats(config: Config, args: argparse.Namespace) -> int:
-    from bot.app import open_store
+async def _stats(config: Config, catalogue: Path, args: argparse.Namespace) -> int:
+    from bot.app import build_engine, open_store
     from bot.stats import collect, render_csv, render_png, render_table
 
+    matcher = build_engine(config, catalogue).matcher
     store = await open_store(config)
     try:
-        figures = await collect(store, weeks=max(1, args.weeks))
+        figures = await collect(store, weeks=max(1, args.weeks), matcher=matcher)
     finally:
         await store.close()
     print(render_csv(figures) if args.csv else render_table(figures), end="" if args.csv else "\n")
@@ -183,3 +207,25 @@ async def _stats(config: Config, args: argparse.Namespace) -> int:
         render_png(figures, Path(args.png))
         print(f"chart written to {args.png}", file=sys.stderr)
     return 0
+
+
+def _editors(config: Config, catalogue_dir: Path, args: argparse.Namespace) -> int:
+    from bot import editors
+    from bot.app import build_engine
+
+    engine = build_engine(config, catalogue_dir)
+    catalogue = engine.catalogue
+    if args.command == "link":
+        return editors.print_link(config, catalogue, args.lang, args.topic, args.offer, args.district)
+    if args.command == "preview":
+        if args.offer not in catalogue.offers:
+            print(f"bildungslotse: unknown offer '{args.offer}'", file=sys.stderr)
+            return 2
+        print(editors.preview(engine, args.offer, list(catalogue.languages) if args.all_languages else [args.lang]))
+        return 0
+    if args.command == "stale":
+        print(asyncio.run(editors.stale(catalogue, config, max(1, args.months))))
+        return 0
+    from bot.poster import make_posters
+
+    return make_posters(config, catalogue, args)

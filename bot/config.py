@@ -34,6 +34,7 @@ class TelegramSettings:
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = 8443
     webhook_secret: str | None = None  # $TELEGRAM_WEBHOOK_SECRET, checked on every request
+    username: str | None = None  # the bot's @username, for the links multipliers share
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +74,7 @@ _SCHEMA: dict[str, dict[str, type] | type] = {
     "catalogue": str, "data_dir": str, "default_language": str,
     "matching": {"threshold": float},
     "privacy": {"retention_days": int},
-    "telegram": {"base_url": str, "admins": list, "webhook": {"url": str, "listen": str, "port": int}},
+    "telegram": {"base_url": str, "admins": list, "username": str, "webhook": {"url": str, "listen": str, "port": int}},
     "matrix": {"homeserver": str, "user_id": str, "command_prefix": str, "allowed_servers": list, "admins": list},
 }
 
@@ -163,4 +164,5 @@ def _telegram(section: dict, admins: tuple[int, ...], env, source: Path | None) 
         webhook_listen=webhook.get("listen", "127.0.0.1"),
         webhook_port=int(webhook.get("port", 8443)),
         webhook_secret=secret,
+        username=(section.get("username") or "").lstrip("@") or None,
     )

@@ -34,7 +34,9 @@ from bot.text import Line, Span, bold, plain
 MAX_QUESTION = 1000  # characters looked at; the rest of a very long message is ignored
 SHOWN = 3  # offers per answer
 CONFIDENT = 0.6  # detection confidence above which the message's language wins over the hint
-_DEEP_LINK = re.compile(r"^(?P<lang>[a-z]{2})(?:-(?:(?P<offer>o-[a-z0-9-]+)|(?P<topic>[a-z-]+)))?$")
+# Deep-link payloads (Telegram allows 64 characters of A-Za-z0-9_-): a language, then a topic or an
+# offer, then optionally the index of a district: "ar", "ar-daycare", "ar-o-kita-anmeldung", "ar-daycare_d10".
+_DEEP_LINK = re.compile(r"^(?P<lang>[a-z]{2})(?:-(?:(?P<offer>o-[a-z0-9-]+)|(?P<topic>[a-z-]+)))?(?:_d(?P<district>\d{1,2}))?$")
 
 
 @dataclass(slots=True)
@@ -121,7 +123,7 @@ class Engine:
         return lang
 
     def _reply(self, lang: str, *messages: Message, **extra) -> Reply:
-        return Reply(lang, is_rtl(lang), tuple(messages), **extra)
+        return Reply(lang, is_rtl(lang), tuple(messages), version=self.catalogue.version, **extra)
 
     # -- commands and buttons ----------------------------------------------------------------
     def _command(self, session: Session, incoming: Incoming, command: str, argument: str) -> Reply:
@@ -197,13 +199,18 @@ class Engine:
         offer = deep["offer"][2:] if deep["offer"] else None
         if (offer and offer not in self.catalogue.offers) or (deep["topic"] and deep["topic"] not in self.catalogue.topics):
             return None
+        district = None
+        if deep["district"] is not None:
+            if int(deep["district"]) >= len(self.catalogue.districts):
+                return None
+            district = self.catalogue.districts[int(deep["district"])]
         reply = self._choose(session, deep["lang"])
         lang = deep["lang"]
         if offer:
             reply = self._offer_action(session, lang, offer, "card")
         elif deep["topic"]:
             reply = self._topic(session, lang, deep["topic"], subscribed=deep["topic"] in incoming.topics)
-        return replace(reply, effects=(SetPreference(language=lang),))
+        return replace(reply, effects=(SetPreference(language=lang, district=district),))
 
     def _welcome(self, session: Session, incoming: Incoming) -> Reply:
         lang = self._language(session, incoming)
@@ -313,7 +320,8 @@ class Engine:
         lines = cards.offer_lines(offer, office, lang, _)
         if offer.text(lang).status == "draft" and lang != "de":
             lines.append((Span(_("Draft translation, not yet checked by a native speaker."), "italic"),))
-        return Message(tuple(lines), cards.offer_buttons(offer, office, lang, _))
+        feedback = (Button(_("👍 Helpful"), f"fb:{ident}:1"), Button(_("👎 Not helpful"), f"fb:{ident}:0"))
+        return Message(tuple(lines), (*cards.offer_buttons(offer, office, lang, _), feedback))
 
     def _offer_action(self, session: Session, lang: str, ident: str, action: str) -> Reply:
         _ = translator(lang)
@@ -401,4 +409,4 @@ class Engine:
             lines += cards.offer_lines(offer, self.catalogue.office_of(offer), lang, _)
         lines += [(), (plain(_("Or choose a topic:")),)]
         return Reply(lang, is_rtl(lang), (Message(tuple(lines), cards.topic_buttons(self.catalogue, lang)),),
-                     category=None, matches=result.matches, answered=False)
+                     category=None, matches=result.matches, answered=False, version=self.catalogue.version)

@@ -97,6 +97,7 @@ class Reply:
     matches: tuple = field(default=())  # ranked matcher matches behind a question's answer
     answered: bool | None = None  # for questions: did an offer fit?
     effects: tuple[Effect, ...] = ()
+    version: str = ""  # the catalogue version the reply was built from
 
     def plain(self) -> str:
         return "\n\n".join(render_plain(list(m.lines), self.rtl) for m in self.messages)

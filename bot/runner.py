@@ -41,6 +41,24 @@ class Runtime:
         log.info("catalogue %s loaded: %d offers", catalogue.version, len(catalogue.offers))
         return f"Reloaded: version {catalogue.version}, {len(catalogue.offers)} offers, {len(catalogue.offices)} offices."
 
+    def fingerprint(self) -> tuple:
+        """Cheap change detection: names, sizes and modification times of the catalogue files."""
+        return tuple(sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns)
+                            for p in self.catalogue_dir.rglob("*.yaml") if p.is_file()))
+
+    async def watch(self, every_s: float = 2.0) -> None:
+        """Reload when an editor changes the catalogue; a file still being written is retried."""
+        seen = self.fingerprint()
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                now = self.fingerprint()
+            except OSError:
+                continue  # a file replaced while we looked: next round
+            if now != seen:
+                seen = now
+                self.reload()
+
     async def admin(self, command: str) -> str:
         if command == "reload":
             return self.reload()
@@ -85,6 +103,7 @@ async def run_bots(config: Config, catalogue_dir: Path) -> int:
     background = [
         asyncio.create_task(Broadcaster(store, lambda: engine.catalogue, senders).run(), name="news"),
         asyncio.create_task(purge_periodically(store), name="purge"),
+        asyncio.create_task(runtime.watch(), name="catalogue-watch"),
     ]
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait({stopped, *workers}, return_when=asyncio.FIRST_COMPLETED)

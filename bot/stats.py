@@ -19,6 +19,7 @@ HEADER = ["week", "topic", "language", "questions", "answered", "unanswered_pct"
 class Stats:
     rows: list[list] = field(default_factory=list)  # as HEADER
     unanswered: list[tuple[str, int]] = field(default_factory=list)  # (question, times)
+    closest: dict[str, list[str]] = field(default_factory=dict)  # question -> nearest offers, for editors
     links: list[tuple[str, str, int]] = field(default_factory=list)  # (week, payload, uses)
     referrals: list[tuple[str, bool, int]] = field(default_factory=list)  # (payload, known, total)
 
@@ -28,7 +29,7 @@ def week_of(day: date) -> str:
     return f"{year}-W{week:02d}"
 
 
-async def collect(store: Store, weeks: int = 12, today: date | None = None) -> Stats:
+async def collect(store: Store, weeks: int = 12, today: date | None = None, matcher=None) -> Stats:
     since = (today or datetime.now(UTC).date()) - timedelta(weeks=weeks)
     table: dict[tuple[str, str, str], Counter] = defaultdict(Counter)
     links: Counter = Counter()
@@ -49,6 +50,9 @@ async def collect(store: Store, weeks: int = 12, today: date | None = None) -> S
         stats.rows.append([week, topic, lang, c["questions"], c["answered"], round(rate, 1), c["helpful"], c["not_helpful"]])
     texts = Counter(" ".join(r.text.split()).casefold() for r in await store.unanswered_rows())
     stats.unanswered = texts.most_common(20)
+    if matcher is not None:  # where an editor would add a keyword: the offers nearest to each question
+        for text, _ in stats.unanswered:
+            stats.closest[text] = [f"{m.offer} ({m.score:.0f})" for m in matcher.match(text).matches[:2]]
     stats.links = sorted(((w, p, n) for (w, p), n in links.items()), key=lambda x: (x[0], -x[2]))
     stats.referrals = [(r.payload, r.known, r.count) for r in await store.referral_rows()]
     return stats
@@ -66,7 +70,12 @@ def render_table(stats: Stats) -> str:
     answered = sum(r[4] for r in stats.rows)
     out.append("")
     out.append("Top unanswered questions (add keywords or offers for these):")
-    out.extend(f"  {n:>4}×  {text}" for text, n in stats.unanswered) if stats.unanswered else out.append("  (none kept)")
+    for text, n in stats.unanswered:
+        out.append(f"  {n:>4}×  {text}")
+        if stats.closest.get(text):
+            out.append(f"         closest: {', '.join(stats.closest[text])} - add a keyword there if one fits")
+    if not stats.unanswered:
+        out.append("  (none kept)")
     out.append("")
     out.append("Multiplier links (deep-link payloads) used:")
     if stats.referrals:

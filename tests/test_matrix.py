@@ -132,6 +132,20 @@ async def test_several_messages_in_one_sync_batch_are_all_answered(bot, alice):
     assert await alice.quiet_for(room, bot.user_id, 1.0) == 6
 
 
+async def test_a_limited_timeline_is_filled_from_history(bot, alice):
+    """More messages arrive while the bot is away than one sync returns (100): none is lost."""
+    room = await alice.room_with(bot.user_id)
+    await alice.wait_replies(room, bot.user_id, 1)
+    bot.transport.stop()
+    await asyncio.wait_for(bot.task, 40)
+    for n in range(130):
+        await alice.say(room, f"Kita {n}")
+    bot.transport._stop.clear()
+    bot.task = asyncio.create_task(bot.transport.run())
+    await alice.wait_replies(room, bot.user_id, 131, timeout=120)
+    assert await alice.quiet_for(room, bot.user_id, 1.0) == 131
+
+
 async def test_a_burst_of_fifty_messages_is_answered(bot, alice):
     room = await alice.room_with(bot.user_id)
     await alice.wait_replies(room, bot.user_id, 1)

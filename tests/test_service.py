@@ -83,15 +83,17 @@ async def test_questions_feedback_and_links_become_anonymous_figures(service, st
     feedback = [p for p in payloads(answer) if p.startswith("fb:") and p.endswith(":1")][0]
     await service.handle(4, Incoming(user="", payload=feedback))
     await service.handle(4, Incoming(user="", text="Wer gewinnt heute das Fußballspiel? Ruf an: 0561 1234567"))
+    await service.handle(4, Incoming(user="", text="kindergardn"))  # one typo alone: no answer, but close
     await store.flush()
-    figures = await collect(store)
+    figures = await collect(store, matcher=service.engine.matcher)
     table = render_table(figures)
+    assert "closest:" in table
     assert "daycare" in table and "ar" in table
     assert "[phone]" in table and "1234567" not in table  # scrubbed unanswered question
     assert {p for p, _, _ in figures.referrals} == {"ar-daycare", "broken-link!"}
     assert dict((p, k) for p, k, _ in figures.referrals)["broken-link!"] is False
     last = table.splitlines()[-1]
-    assert "questions=2 answered=1" in last and "helpful=1" in last and "link_uses=2" in last
+    assert "questions=3 answered=1" in last and "helpful=1" in last and "link_uses=2" in last
     csv = render_csv(figures).splitlines()
     assert csv[0].startswith("week,topic,language,questions") and len(csv) >= 3
     chart = tmp_path / "stats.png"

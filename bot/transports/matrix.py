@@ -183,7 +183,9 @@ class MatrixTransport:
             if room is None:
                 continue
             events = list(info.timeline.events)
-            if info.timeline.limited and since and room_id not in self._joined_at:
+            # A limited timeline left messages out; not so for a room that arrives for the first
+            # time after our join: what is older there is history from before the bot was in.
+            if info.timeline.limited and since and room_id not in self._greet:
                 events = await self._gap(room_id, info.timeline.prev_batch, since) + events
             per_room.append(self._room(room, events))
         await asyncio.gather(*per_room)
@@ -219,7 +221,7 @@ class MatrixTransport:
             if getattr(event, "server_timestamp", 0) < joined_at:
                 continue  # history from before the bot joined
             if isinstance(event, RoomMessageText):
-                log.debug("matrix: message %s in %s", event.event_id, room.room_id)
+                log.debug("matrix: message %s", event.event_id)
                 await self._guarded(self._message(room, event.sender, event.body, event.source))
             elif isinstance(event, MegolmEvent):
                 await self._guarded(self._request_key(room, event))

@@ -1,0 +1,100 @@
+"""Commands for editors and multipliers: link, preview, stale."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from datetime import date, timedelta
+
+from bot.catalogue import Catalogue
+from bot.config import Config
+from bot.engine import Engine
+from bot.languages import LANGUAGES, native_name
+from bot.reply import Incoming
+from bot.transports.console import numbered
+
+
+def deep_link_payload(catalogue: Catalogue, lang: str, topic: str | None = None, offer: str | None = None,
+                      district: str | None = None) -> str:
+    """The start payload the engine understands: "ar", "ar-daycare", "ar-o-<offer>", "…_d<n>"."""
+    payload = lang
+    if offer:
+        payload += f"-o-{offer}"
+    elif topic:
+        payload += f"-{topic}"
+    if district:
+        payload += f"_d{catalogue.districts.index(district)}"
+    if len(payload) > 64:
+        raise ValueError("the link payload is longer than Telegram's 64 characters")
+    return payload
+
+
+def links(config: Config, payload: str) -> dict[str, str | None]:
+    telegram = f"https://t.me/{config.telegram.username}?start={payload}" if config.telegram.username else None
+    matrix = f"https://matrix.to/#/{config.matrix.user_id}" if config.matrix.user_id else None
+    return {"telegram": telegram, "matrix": matrix}
+
+
+def check_link_args(catalogue: Catalogue, lang: str, topic: str | None, offer: str | None, district: str | None) -> str | None:
+    if lang not in LANGUAGES:
+        return f"unknown language '{lang}' (use one of {', '.join(LANGUAGES)})"
+    if topic and topic not in catalogue.topics:
+        return f"unknown topic '{topic}' (use one of {', '.join(catalogue.topics)})"
+    if offer and offer not in catalogue.offers:
+        return f"unknown offer '{offer}'"
+    if district and district not in catalogue.districts:
+        return f"unknown district '{district}' (use one of {', '.join(catalogue.districts)})"
+    return None
+
+
+def print_link(config: Config, catalogue: Catalogue, lang: str, topic: str | None, offer: str | None,
+               district: str | None) -> int:
+    problem = check_link_args(catalogue, lang, topic, offer, district)
+    if problem:
+        print(f"bildungslotse: {problem}", file=sys.stderr)
+        return 2
+    payload = deep_link_payload(catalogue, lang, topic, offer, district)
+    found = links(config, payload)
+    print(f"payload:  {payload}   (counted in `bildungslotse stats` under this name)")
+    print(f"telegram: {found['telegram'] or 'set telegram.username in the config to make this link'}")
+    print(f"matrix:   {found['matrix'] or 'set matrix.user_id in the config to make this link'}")
+    return 0 if found["telegram"] or found["matrix"] else 2
+
+
+def preview(engine: Engine, offer: str, languages: list[str]) -> str:
+    """Exactly what the bot sends for an offer card, per language, as the terminal chat shows it."""
+    parts = []
+    for lang in languages:
+        reply = engine.handle(Incoming(user=f"preview-{lang}", payload=f"o:{offer}:card", chosen_language=lang))
+        text, _ = numbered(reply)
+        parts.append(f"──── {native_name(lang)} ({lang}) ────\n{text}")
+    return "\n\n".join(parts)
+
+
+async def stale(catalogue: Catalogue, config: Config, months: int, today: date | None = None) -> str:
+    """Offices and offers not verified for `months`, the most asked-for first (from the store)."""
+    from bot.app import open_store
+
+    cutoff = (today or date.today()) - timedelta(days=round(months * 30.44))
+    store = await open_store(config)
+    try:
+        rows = await store.event_rows((today or date.today()) - timedelta(days=365))
+    finally:
+        await store.close()
+    sent_to = Counter(r.offer for r in rows if r.kind == "question" and r.offer)
+    per_office = Counter()
+    for ident, count in sent_to.items():
+        if ident in catalogue.offers:
+            per_office[catalogue.offers[ident].office] += count
+    items = []
+    for offer in catalogue.offers.values():
+        if offer.last_verified is None or offer.last_verified < cutoff:
+            items.append((sent_to[offer.id], "offer", offer.id, offer.last_verified))
+    for office in catalogue.offices.values():
+        if office.last_verified is None or office.last_verified < cutoff:
+            items.append((per_office[office.id], "office", office.id, office.last_verified))
+    items.sort(key=lambda item: (-item[0], item[1], item[2]))
+    lines = [f"{'sent to':>8}  {'kind':6}  {'id':34}  last verified"]
+    lines += [f"{n:>8}  {kind:6}  {ident:34}  {when or 'never'}" for n, kind, ident, when in items]
+    lines.append(f"stale={len(items)} months={months} cutoff={cutoff}")
+    return "\n".join(lines)

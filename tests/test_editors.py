@@ -1,0 +1,166 @@
+"""Editors and multipliers: links, posters, previews, stale data, reload under load."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.app import build_matcher
+from bot.catalogue import load_catalogue
+from bot.engine import Engine
+from bot.reply import Incoming
+from bot.runner import Runtime
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str, config: Path | None = None) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "bot", *(["--config", str(config)] if config else []), *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          env={**os.environ, "BILDUNGSLOTSE_SECRET": "s"})
+
+
+@pytest.fixture
+def config(tmp_path) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(f"data_dir: {tmp_path / 'data'}\ntelegram:\n  username: lotse_test_bot\n"
+                    "matrix:\n  user_id: \"@lotse:example.org\"\n", encoding="utf-8")
+    return path
+
+
+def test_link_for_a_multiplier(config):
+    result = run("link", "--lang", "ar", "--topic", "daycare", "--district", "Nord-Holland", config=config)
+    assert result.returncode == 0, result.stderr
+    assert "https://t.me/lotse_test_bot?start=ar-daycare_d10" in result.stdout
+    assert "https://matrix.to/#/@lotse:example.org" in result.stdout
+    bad = run("link", "--lang", "ar", "--topic", "kita", config=config)
+    assert bad.returncode == 2 and "unknown topic 'kita'" in bad.stderr
+
+
+def test_district_links_set_the_district(catalogue, matcher):
+    engine = Engine(catalogue, matcher)
+    reply = engine.handle(Incoming(user="m", text="/start ar-daycare_d10"))
+    assert reply.language == "ar" and reply.effects[-1].language == "ar"
+    assert any(getattr(e, "district", None) == "Nord-Holland" for e in reply.effects)
+
+
+@pytest.mark.parametrize("lang", ["ar", "de", "uk"])
+def test_poster_png_pdf_svg_with_a_readable_qr_code(config, tmp_path, lang):
+    import zxingcpp
+    from PIL import Image
+
+    png = tmp_path / f"poster-{lang}.png"
+    result = run("poster", "--lang", lang, "--topic", "daycare", "-o", str(png), config=config)
+    assert result.returncode == 0, result.stderr
+    image = Image.open(png)
+    assert image.size == (1240, 1754)  # A4 at 150 dpi
+    codes = zxingcpp.read_barcodes(image)
+    assert [c.text for c in codes] == [f"https://t.me/lotse_test_bot?start={lang}-daycare"]
+    svg = tmp_path / "poster.svg"
+    assert run("poster", "--lang", lang, "--topic", "daycare", "-o", str(svg), config=config).returncode == 0
+    text = svg.read_text(encoding="utf-8")
+    assert text.startswith("<svg") and ('direction="rtl"' in text) == (lang == "ar")
+    pdf = tmp_path / "poster.pdf"
+    assert run("poster", "--lang", lang, "--topic", "daycare", "-o", str(pdf), config=config).returncode == 0
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+
+
+def test_poster_for_every_language(config, tmp_path):
+    result = run("poster", "--all-languages", "--topic", "school", "-o", str(tmp_path / "p.png"), config=config)
+    assert result.returncode == 0, result.stderr
+    assert len(list(tmp_path.glob("p-*.png"))) == 10
+
+
+def test_preview_shows_what_the_bot_sends(config):
+    result = run("preview", "kita-anmeldung", "--lang", "ar", config=config)
+    assert result.returncode == 0 and "\u200f" in result.stdout and "kibeka.kassel.de" in result.stdout
+    every = run("preview", "kita-anmeldung", "--all-languages", config=config)
+    assert every.stdout.count("────") >= 20
+
+
+def test_stale_lists_old_entries_most_used_first(config, catalogue_copy, tmp_path):
+    offers = catalogue_copy / "daycare.yaml"
+    offers.write_text(offers.read_text(encoding="utf-8").replace("last_verified: 2026-11-01", "last_verified: 2024-01-01", 2),
+                      encoding="utf-8")
+    chat = subprocess.run([sys.executable, "-m", "bot", "--config", str(config), "--catalogue", str(catalogue_copy), "chat"],
+                          input="Kita-Beitrag zu teuer\n", capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          env={**os.environ, "BILDUNGSLOTSE_SECRET": "s"})
+    assert chat.returncode == 0, chat.stderr
+    result = run("--catalogue", str(catalogue_copy), "stale", "--months", "12", config=config)
+    lines = result.stdout.splitlines()
+    assert "kita-beitragsfrei" in lines[1] and "kita-anmeldung" in lines[2]  # asked about, so first
+    assert lines[-1].startswith("stale=2 ")
+
+
+async def test_reload_under_load_never_serves_an_invalid_catalogue(tmp_path):
+    folder = tmp_path / "kassel"
+    shutil.copytree(ROOT / "offers" / "kassel", folder)
+    catalogue = load_catalogue(folder)
+    engine = Engine(catalogue, build_matcher(catalogue))
+    runtime = Runtime(type("C", (), {"match_threshold": 0.7})(), folder, engine, None)  # type: ignore[arg-type]
+    offers = folder / "daycare.yaml"
+    original = offers.read_text(encoding="utf-8")
+    served: dict[str, str] = {catalogue.version: "Kita-Platz über Kibeka suchen"}
+    answers: list[tuple[str, str]] = []
+    failures: list[BaseException] = []
+    done = asyncio.Event()
+
+    async def ask() -> None:
+        n = 0
+        while not done.is_set():
+            try:
+                reply = engine.handle(Incoming(user=f"u{n % 50}", text="Kitaplatz bei Kibeka suchen"))
+                answers.append((reply.version, reply.plain()))
+            except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+                failures.append(exc)
+            n += 1
+            await asyncio.sleep(0)
+
+    asker = asyncio.create_task(ask())
+    for round_ in range(20):
+        if round_ % 2 == 0:
+            title = f"Kita-Platz über Kibeka suchen (Fassung {round_})"
+            offers.write_text(original.replace("title: Kita-Platz über Kibeka suchen", f"title: {title}", 1), encoding="utf-8")
+            message = runtime.reload()
+            assert message.startswith("Reloaded"), message
+            served[engine.catalogue.version] = title
+        else:
+            offers.write_text(original.replace("office: kita-kassel", "office: nowhere", 1), encoding="utf-8")
+            assert runtime.reload().startswith("Not reloaded")
+        await asyncio.sleep(0.02)
+    done.set()
+    await asker
+    assert not failures and len(answers) > 100
+    for version, text in answers:
+        assert version in served  # only valid versions ever answered
+        assert served[version] in text  # and each answer is wholly from that version
+
+
+async def test_the_running_bot_reloads_an_edited_catalogue(tmp_path):
+    folder = tmp_path / "kassel"
+    shutil.copytree(ROOT / "offers" / "kassel", folder)
+    catalogue = load_catalogue(folder)
+    engine = Engine(catalogue, build_matcher(catalogue))
+    runtime = Runtime(type("C", (), {"match_threshold": 0.7})(), folder, engine, None)  # type: ignore[arg-type]
+    watcher = asyncio.create_task(runtime.watch(every_s=0.05))
+    try:
+        school = folder / "school.yaml"
+        school.write_text(school.read_text(encoding="utf-8").replace("topic: school", "topic: schools", 1), encoding="utf-8")
+        await asyncio.sleep(0.3)
+        assert engine.catalogue.version == catalogue.version  # invalid: the old one keeps serving
+        school.write_text(school.read_text(encoding="utf-8").replace("topic: schools", "topic: school", 1)
+                          .replace("title: Intensivklasse und Intensivkurs Deutsch", "title: Intensivklasse Deutsch", 1),
+                          encoding="utf-8")
+        for _ in range(40):
+            await asyncio.sleep(0.05)
+            if engine.catalogue.version != catalogue.version:
+                break
+        assert engine.catalogue.offers["intensivklasse"].text("de").title == "Intensivklasse Deutsch"
+    finally:
+        watcher.cancel()
