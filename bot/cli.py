@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("offer", help="the offer id")
     show.add_argument("--lang", default="de", choices=LANGUAGES)
     show.add_argument("--all-languages", action="store_true", help="every language, one after another")
+    done = sub.add_parser("mark-translated", help="record that translations follow the current German text")
+    done.add_argument("--lang", required=True, choices=LANGUAGES)
+    done.add_argument("ids", nargs="+", help="offer or office ids")
     old_ = sub.add_parser("stale", help="offices and offers not verified for a while, the most used first")
     old_.add_argument("--months", type=int, default=12)
     cover = sub.add_parser("coverage", help="which texts exist in which language (missing, draft, reviewed)")
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "validate":
             return _validate(Path(args.path) if args.path else catalogue)
-        if args.command in ("link", "preview", "stale", "poster"):
+        if args.command in ("link", "preview", "stale", "poster", "mark-translated"):
             return _editors(config, catalogue, args)
         if args.command == "coverage":
             from bot.catalogue.coverage import measure, report
@@ -226,6 +229,8 @@ def _editors(config: Config, catalogue_dir: Path, args: argparse.Namespace) -> i
     if args.command == "stale":
         print(asyncio.run(editors.stale(catalogue, config, max(1, args.months))))
         return 0
+    if args.command == "mark-translated":
+        return editors.mark_translated(catalogue_dir, catalogue, args.lang, args.ids)
     from bot.poster import make_posters
 
     return make_posters(config, catalogue, args)

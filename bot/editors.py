@@ -98,3 +98,30 @@ async def stale(catalogue: Catalogue, config: Config, months: int, today: date |
     lines += [f"{n:>8}  {kind:6}  {ident:34}  {when or 'never'}" for n, kind, ident, when in items]
     lines.append(f"stale={len(items)} months={months} cutoff={cutoff}")
     return "\n".join(lines)
+
+
+def mark_translated(folder: Path, catalogue: Catalogue, lang: str, idents: list[str]) -> int:
+    """Record that the `lang` texts of these offers/offices were brought up to date with the German:
+    their source_hash becomes the current one (the line is edited in place; comments stay)."""
+    import re
+
+    from bot.catalogue.loader import office_source_hash, offer_source_hash
+
+    path = folder / "lang" / f"{lang}.yaml"
+    text = path.read_text(encoding="utf-8")
+    for ident in idents:
+        if ident in catalogue.offers:
+            value = offer_source_hash(catalogue.offers[ident].texts["de"])
+        elif ident in catalogue.offices:
+            value = office_source_hash(catalogue.offices[ident])
+        else:
+            print(f"bildungslotse: unknown offer or office '{ident}'", file=sys.stderr)
+            return 2
+        pattern = re.compile(rf"(^  {re.escape(ident)}:\n(?:    .*\n)*?    source_hash: )\S+", re.MULTILINE)
+        text, found = pattern.subn(rf"\g<1>{value}", text, count=1)
+        if not found:
+            print(f"bildungslotse: {path}: no '{ident}' entry with a source_hash line", file=sys.stderr)
+            return 2
+        print(f"{path}: {ident} marked as translated from the current German")
+    path.write_text(text, encoding="utf-8")
+    return 0

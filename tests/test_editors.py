@@ -164,3 +164,16 @@ async def test_the_running_bot_reloads_an_edited_catalogue(tmp_path):
         assert engine.catalogue.offers["intensivklasse"].text("de").title == "Intensivklasse Deutsch"
     finally:
         watcher.cancel()
+
+
+def test_mark_translated_clears_outdated(catalogue_copy):
+    from bot.catalogue.coverage import DRAFT, OUTDATED, measure
+
+    offers = catalogue_copy / "daycare.yaml"
+    offers.write_text(offers.read_text(encoding="utf-8").replace("cost: Das Portal ist kostenlos.", "cost: Kostenlos.", 1),
+                      encoding="utf-8")
+    assert dict(measure(catalogue_copy).rows)["offer kita-anmeldung"]["tr"] == OUTDATED
+    result = run("--catalogue", str(catalogue_copy), "mark-translated", "--lang", "tr", "kita-anmeldung")
+    assert result.returncode == 0, result.stderr
+    rows = dict(measure(catalogue_copy).rows)
+    assert rows["offer kita-anmeldung"]["tr"] == DRAFT and rows["offer kita-anmeldung"]["ar"] == OUTDATED
