@@ -105,7 +105,7 @@ def mark_translated(folder: Path, catalogue: Catalogue, lang: str, idents: list[
     their source_hash becomes the current one (the line is edited in place; comments stay)."""
     import re
 
-    from bot.catalogue.loader import office_source_hash, offer_source_hash
+    from bot.catalogue.loader import offer_source_hash, office_source_hash
 
     path = folder / "lang" / f"{lang}.yaml"
     text = path.read_text(encoding="utf-8")
