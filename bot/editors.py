@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from datetime import date, timedelta
+from pathlib import Path
 
 from bot.catalogue import Catalogue
 from bot.config import Config
