@@ -10,6 +10,7 @@ from pathlib import Path
 from nio import AsyncClient, AsyncClientConfig, MegolmEvent, RoomMessagesResponse, RoomMessageText
 
 from bot.loopback.synapse import Synapse
+from bot.transports.matrix import exchange_keys
 
 _ids = itertools.count(1)
 
@@ -25,14 +26,7 @@ class Person:
 
     async def sync(self, seconds: float = 0.5) -> None:
         await self.client.sync(timeout=int(seconds * 1000), full_state=self.client.next_batch is None)
-        client = self.client
-        await client.send_to_device_messages()
-        if client.should_upload_keys:
-            await client.keys_upload()
-        if client.should_query_keys:
-            await client.keys_query()
-        if client.should_claim_keys:
-            await client.keys_claim(client.get_users_for_key_claiming())
+        await exchange_keys(self.client)
 
     async def room_with(self, *others: str, encrypted: bool = False, direct: bool = True) -> str:
         state = [{"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}] if encrypted else []

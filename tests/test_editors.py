@@ -20,6 +20,16 @@ from bot.runner import Runtime
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def editable_runtime(tmp_path: Path):
+    """A copy of the catalogue an editor can change, and the runtime serving it (no store needed)."""
+    folder = tmp_path / "kassel"
+    shutil.copytree(ROOT / "offers" / "kassel", folder)
+    catalogue = load_catalogue(folder)
+    engine = Engine(catalogue, build_matcher(catalogue))
+    runtime = Runtime(type("C", (), {"match_threshold": 0.7})(), folder, engine, None)  # type: ignore[arg-type]
+    return folder, catalogue, engine, runtime
+
+
 def run(*args: str, config: Path | None = None) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "bot", *(["--config", str(config)] if config else []), *args]
     return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120,
@@ -99,11 +109,7 @@ def test_stale_lists_old_entries_most_used_first(config, catalogue_copy, tmp_pat
 
 
 async def test_reload_under_load_never_serves_an_invalid_catalogue(tmp_path):
-    folder = tmp_path / "kassel"
-    shutil.copytree(ROOT / "offers" / "kassel", folder)
-    catalogue = load_catalogue(folder)
-    engine = Engine(catalogue, build_matcher(catalogue))
-    runtime = Runtime(type("C", (), {"match_threshold": 0.7})(), folder, engine, None)  # type: ignore[arg-type]
+    folder, catalogue, engine, runtime = editable_runtime(tmp_path)
     offers = folder / "daycare.yaml"
     original = offers.read_text(encoding="utf-8")
     served: dict[str, str] = {catalogue.version: "Kita-Platz über Kibeka suchen"}
@@ -143,11 +149,7 @@ async def test_reload_under_load_never_serves_an_invalid_catalogue(tmp_path):
 
 
 async def test_the_running_bot_reloads_an_edited_catalogue(tmp_path):
-    folder = tmp_path / "kassel"
-    shutil.copytree(ROOT / "offers" / "kassel", folder)
-    catalogue = load_catalogue(folder)
-    engine = Engine(catalogue, build_matcher(catalogue))
-    runtime = Runtime(type("C", (), {"match_threshold": 0.7})(), folder, engine, None)  # type: ignore[arg-type]
+    folder, catalogue, engine, runtime = editable_runtime(tmp_path)
     watcher = asyncio.create_task(runtime.watch(every_s=0.05))
     try:
         school = folder / "school.yaml"

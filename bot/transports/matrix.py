@@ -147,16 +147,9 @@ class MatrixTransport:
             stopping.cancel()
 
     async def _keys(self) -> None:
-        client = self.client
-        assert client is not None
+        assert self.client is not None
         try:
-            await client.send_to_device_messages()
-            if client.should_upload_keys:
-                await client.keys_upload()
-            if client.should_query_keys:
-                await client.keys_query()
-            if client.should_claim_keys:
-                await client.keys_claim(client.get_users_for_key_claiming())
+            await exchange_keys(self.client)
         except Exception as exc:  # noqa: BLE001 - key traffic is retried after the next sync
             log.warning("matrix: key exchange failed (%s)", exc)
 
@@ -366,6 +359,17 @@ class MatrixTransport:
             if "M_FORBIDDEN" in str(exc) or "M_NOT_FOUND" in str(exc):
                 raise PermanentSendError(str(exc)) from exc
             raise
+
+
+async def exchange_keys(client: AsyncClient) -> None:
+    """The end-to-end key traffic nio's sync_forever does after each sync (we run our own loop)."""
+    await client.send_to_device_messages()
+    if client.should_upload_keys:
+        await client.keys_upload()
+    if client.should_query_keys:
+        await client.keys_query()
+    if client.should_claim_keys:
+        await client.keys_claim(client.get_users_for_key_claiming())
 
 
 def _retry_after(response) -> float | None:
