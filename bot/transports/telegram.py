@@ -46,7 +46,7 @@ from bot.text import render_html
 log = logging.getLogger(__name__)
 MAX_TEXT = 4096
 MAX_BUTTONS = 100
-CONCURRENT = 8  # chats answered at the same time
+CONCURRENT = 4  # chats answered at the same time: Telegram allows ~30 messages/s anyway
 USER_COMMANDS = ("start", "help", "language", "topics", "district", "privacy", "forget")
 ADMIN_COMMANDS = ("reload", "stats")
 AdminAction = Callable[[str], Awaitable[str]]  # command -> answer text
