@@ -41,7 +41,7 @@ async def run_matrix_bench(config: Config, catalogue_dir: Path, burst: int = 200
             room = (await user.room_create(is_direct=True, invite=[bot_account["user_id"]])).room_id
             replies: list[float] = []
 
-            async def on_text(room_, event) -> None:
+            async def on_text(_room, event) -> None:
                 if event.sender == bot_account["user_id"]:
                     replies.append(time.monotonic())
 

@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("question", nargs="+", help="the question, or - for stdin")
     ask.add_argument("--lang", choices=LANGUAGES, help="answer in this language")
     ask.add_argument("--json", action="store_true", help="one JSON object per question")
+    ask.add_argument("--explain", action="store_true", help="which catalogue words voted for which topic and offer")
     check = sub.add_parser("validate", help="check a catalogue; exit 1 and list problems if invalid")
     check.add_argument("path", nargs="?", help="catalogue folder (default: the embedded one)")
     link = sub.add_parser("link", help="the Telegram deep link and the Matrix link for a multiplier")
@@ -173,6 +174,13 @@ def _ask(engine, args: argparse.Namespace) -> int:
             "reply": reply.plain(),
         }, ensure_ascii=False)
 
+    if args.explain:
+        question = " ".join(args.question)
+        votes = engine.matcher.explain(question, args.lang)
+        for target, words in sorted(votes.items(), key=lambda kv: -sum(v for _, v in kv[1])):
+            print(f"{target[0]}:{target[1]:<28} {sum(v for _, v in words):5.2f}  " +
+                  ", ".join(f"{w} {v:.2f}" for w, v in words[:6]))
+        return 0
     if args.question == ["-"]:
         for index, line in enumerate(sys.stdin):
             print(answer(line.rstrip("\n"), index), flush=True)

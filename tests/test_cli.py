@@ -126,3 +126,9 @@ def test_thousand_questions_quickly():
     assert result.returncode == 0
     assert len(result.stdout.splitlines()) == 1000
     print(f"1000 questions in {elapsed:.2f} s")  # a figure for the log, not an assertion on time
+
+
+def test_explain_shows_the_words_that_voted(capsys):
+    assert main(["ask", "--explain", "Kita Platz für meinen Sohn"]) == 0
+    out = capsys.readouterr().out
+    assert "t:daycare" in out and "kita platz" in out
