@@ -10,6 +10,8 @@ import os
 import sys
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot.catalogue import CatalogueError, validate
 from bot.config import MATRIX_TOKEN_ENV, TELEGRAM_TOKEN_ENV, Config, ConfigError, load_config
 from bot.languages import LANGUAGES
@@ -135,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except (SQLAlchemyError, OSError) as exc:  # a command that reads the store, e.g. stats, stale
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        print(f"bildungslotse: the database does not answer ({reason}); check DATABASE_URL or data_dir",
+              file=sys.stderr)
+        return 2
 
 
 def _validate(path: Path) -> int:

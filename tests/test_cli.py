@@ -132,3 +132,9 @@ def test_explain_shows_the_words_that_voted(capsys):
     assert main(["ask", "--explain", "Kita Platz für meinen Sohn"]) == 0
     out = capsys.readouterr().out
     assert "t:daycare" in out and "kita platz" in out
+
+
+def test_stats_without_a_database_is_a_clear_error():
+    result = run("stats", env={"DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none"})
+    assert result.returncode == 2 and "the database does not answer" in result.stderr
+    assert "Traceback" not in result.stderr
