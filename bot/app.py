@@ -10,19 +10,21 @@ from bot.catalogue import Catalogue, load_catalogue
 from bot.config import Config
 from bot.engine import Engine
 from bot.matching import Matcher, load_stopwords
-from bot.matching.index import DEFAULT_THRESHOLD
 from bot.store import Pseudonyms, Store, load_secret, sqlite_url
 
 log = logging.getLogger(__name__)
 
 
-def build_matcher(catalogue: Catalogue, threshold: float = DEFAULT_THRESHOLD) -> Matcher:
-    return Matcher(catalogue, load_stopwords(), threshold=threshold)
+def build_matcher(catalogue: Catalogue, config: Config | None = None) -> Matcher:
+    """The ranker for `catalogue`: trained models and embeddings are cached in the data folder."""
+    config = config or Config()
+    return Matcher(catalogue, load_stopwords(), cache_dir=config.data_dir / "cache",
+                   threshold=config.match_threshold)
 
 
 def build_engine(config: Config, catalogue_dir: Path | None = None) -> Engine:
     catalogue = load_catalogue(catalogue_dir or config.catalogue)
-    return Engine(catalogue, build_matcher(catalogue, config.match_threshold),
+    return Engine(catalogue, build_matcher(catalogue, config),
                   default_language=config.default_language, retention_days=config.retention_days)
 
 

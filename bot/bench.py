@@ -50,12 +50,12 @@ def _pct(values: list[float], q: float) -> float:
 def run_bench(config: Config, catalogue_dir: Path, rounds: int = 5) -> int:
     questions = [q for q in QUESTIONS.read_text(encoding="utf-8").splitlines() if q.strip()]
     catalogue = load_catalogue(catalogue_dir)
-    matcher = build_matcher(catalogue, config.match_threshold)
+    matcher = build_matcher(catalogue, config)
     _latencies(matcher, questions, 1)  # warm-up
     small = _latencies(matcher, questions, rounds)
     big_catalogue = synthetic(catalogue, 100)
     start = time.perf_counter()
-    big = build_matcher(big_catalogue, config.match_threshold)
+    big = build_matcher(big_catalogue, config)
     build_s = time.perf_counter() - start
     large = _latencies(big, questions, max(1, rounds // 2))
     p50, p99 = statistics.median(small), _pct(small, 0.99)

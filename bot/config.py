@@ -9,7 +9,6 @@ from pathlib import Path
 
 from bot.catalogue.yamlsource import LineDict, YamlError, read_yaml
 from bot.languages import LANGUAGES
-from bot.matching.index import DEFAULT_THRESHOLD
 from bot.paths import CATALOGUE_DIR
 
 CONFIG_ENV = "BILDUNGSLOTSE_CONFIG"
@@ -53,7 +52,8 @@ class Config:
     catalogue: Path = CATALOGUE_DIR
     data_dir: Path = Path("data")
     default_language: str = "en"
-    match_threshold: float = DEFAULT_THRESHOLD
+    # The bar (0..1) of the ranker's "anything fits?" probability; None: the one fitted on the examples.
+    match_threshold: float | None = None
     database_url: str | None = None  # from $DATABASE_URL; None: SQLite in data_dir
     retention_days: int = 30
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
@@ -129,7 +129,7 @@ def load_config(path: Path | str | None = None) -> Config:
         catalogue=(base / data["catalogue"]) if "catalogue" in data else CATALOGUE_DIR,
         data_dir=base / data.get("data_dir", "data"),
         default_language=lang,
-        match_threshold=float((data.get("matching") or {}).get("threshold", DEFAULT_THRESHOLD)),
+        match_threshold=_threshold((data.get("matching") or {}).get("threshold"), source),
         database_url=env.get(DATABASE_URL_ENV) or None,
         retention_days=_positive((data.get("privacy") or {}).get("retention_days", 30), source, "privacy.retention_days"),
         telegram=_telegram(telegram, admins, env, source),
@@ -142,6 +142,12 @@ def load_config(path: Path | str | None = None) -> Config:
         ),
         source=source,
     )
+
+
+def _threshold(value: float | None, source: Path | None) -> float | None:
+    if value is not None and not 0.0 <= value <= 1.0:  # NaN fails both comparisons
+        raise ConfigError(f"{source}: 'matching.threshold' must be a probability between 0 and 1 (or left out)")
+    return None if value is None else float(value)
 
 
 def _positive(value: int, source: Path | None, name: str) -> int:

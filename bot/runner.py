@@ -37,7 +37,7 @@ class Runtime:
                 log.error("  %s", problem)
             shown = "\n".join(exc.problems[:20])
             return f"Not reloaded: {len(exc.problems)} problem(s); still serving version {self.engine.catalogue.version}.\n{shown}"
-        self.engine.swap(catalogue, build_matcher(catalogue, self.config.match_threshold))
+        self.engine.swap(catalogue, build_matcher(catalogue, self.config))
         log.info("catalogue %s loaded: %d offers", catalogue.version, len(catalogue.offers))
         return f"Reloaded: version {catalogue.version}, {len(catalogue.offers)} offers, {len(catalogue.offices)} offices."
 

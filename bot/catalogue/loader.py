@@ -10,30 +10,47 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.catalogue.model import TOPICS, Catalogue, NewsItem, Offer, OfferText, Office, OfficeText, Topic
-from bot.catalogue.yamlsource import LineDict, YamlError, read_yaml
+from bot.catalogue.model import (
+    AUDIENCES,
+    TOPICS,
+    Catalogue,
+    NewsItem,
+    Notice,
+    Offer,
+    OfferText,
+    Office,
+    OfficeText,
+    Topic,
+)
+from bot.catalogue.yamlsource import LineDict, LineList, YamlError, read_yaml
 from bot.languages import LANGUAGES, SOURCE_LANGUAGE
 
 META_FILE, OFFICES_FILE, TOPICS_FILE, NEWS_FILE = "catalogue.yaml", "offices.yaml", "topics.yaml", "news.yaml"
-NOT_OFFER_FILES = {META_FILE, OFFICES_FILE, TOPICS_FILE, "news.yaml"}
+NOTICES_FILE = "notices.yaml"
+NOT_OFFER_FILES = {META_FILE, OFFICES_FILE, TOPICS_FILE, NEWS_FILE, NOTICES_FILE}
+SOURCE_DATE_RE = re.compile(r"^\d{4}(?:-\d{2}(?:-\d{2})?)?$")
 STATUSES = ("draft", "reviewed")
 
 ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()/-]*[0-9]$")
 EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
 
-OFFICE_KEYS = {"id", "name", "address", "coordinates", "phone", "email", "website", "hours",
+OFFICE_KEYS = {"id", "name", "address", "coordinates", "phone", "email", "website", "hours", "source_date",
                "languages", "districts", "source", "last_verified"}
-OFFER_KEYS = {"id", "topic", "office", "title", "summary", "who", "ages", "cost", "conditions",
-              "bring", "desk", "keywords", "links", "districts", "source", "last_verified"}
-OFFER_TEXT_KEYS = {"status", "source_hash", "title", "summary", "who", "cost", "conditions", "bring", "desk", "keywords"}
+OFFER_KEYS = {"id", "topic", "office", "title", "summary", "who", "ages", "audience", "cost", "conditions",
+              "bring", "desk", "next", "keywords", "examples", "links", "districts", "source", "source_date",
+              "last_verified"}
+OFFER_TEXT_KEYS = {"status", "source_hash", "title", "summary", "who", "cost", "conditions", "bring", "desk",
+                   "next", "keywords", "examples"}
+NOTICE_TEXT_KEYS = {"status", "source_hash", "text"}
+EXAMPLE_CHARS = (2, 400)  # an example question: at least a word, at most a long message
 OFFER_TEXT_REQUIRED = ("title", "summary", "who", "cost", "desk")
 OFFICE_TEXT_KEYS = {"status", "source_hash", "name", "hours"}
 
@@ -49,10 +66,31 @@ class CatalogueError(Exception):
 @dataclass(slots=True)
 class _Report:
     problems: list[str]
+    # Every example question seen so far, normalised: where it stands and what it was for,
+    # so that one question taught as two different answers is reported at both places.
+    examples: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def add(self, path: Path, line: int, subject: str, message: str) -> None:
         where = f"{_display(path)}:{line}" if line else _display(path)
         self.problems.append(f"{where}: {subject}: {message}" if subject else f"{where}: {message}")
+
+
+    def example(self, path: Path, line: int, subject: str, lang: str, text: str, target: str) -> bool:
+        """Register one example; False (and a problem) when the same question is already there."""
+        from bot.matching.normalise import normalise
+
+        key = f"{lang}:{' '.join(normalise(text).split())}"
+        where = f"{_display(path)}:{line}"
+        first = self.examples.get(key)
+        if first is None:
+            self.examples[key] = (where, target)
+            return True
+        if first[1] == target:
+            self.add(path, line, subject, f"example '{text[:60]}' is there twice (first at {first[0]})")
+        else:
+            self.add(path, line, subject, f"example '{text[:60]}' is also an example of {first[1]} "
+                                          f"(at {first[0]}): one question must teach one answer")
+        return False
 
 
 def _display(path: Path) -> str:
@@ -109,6 +147,26 @@ class _FileChecker:
             return ()
         return tuple(str(v).strip() for v in value if str(v).strip())
 
+    def examples(self, lang: str, target: str) -> tuple[str, ...]:
+        """The `examples` list: each a question of sensible length, none taught twice."""
+        value = self.node.get("examples")
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            self.problem("examples", "'examples' must be a list of questions")
+            return ()
+        kept = []
+        for index, item in enumerate(value):
+            line = value.line_of(index) if isinstance(value, LineList) else self.node.line_of("examples")
+            text = str(item).strip() if isinstance(item, (str, int, float)) and not isinstance(item, bool) else ""
+            if not (EXAMPLE_CHARS[0] <= len(text) <= EXAMPLE_CHARS[1]) or not any(c.isalpha() for c in text):
+                self.report.add(self.path, line, self.subject,
+                                f"example {index + 1} must be a question of {EXAMPLE_CHARS[0]}-{EXAMPLE_CHARS[1]} characters")
+                continue
+            if self.report.example(self.path, line, self.subject, lang, text, target):
+                kept.append(text)
+        return tuple(kept)
+
     def checked(self, key: str, ok: Callable[[str], bool], what: str) -> str | None:
         value = self.text(key)
         if value is not None and not ok(value):
@@ -127,6 +185,20 @@ class _FileChecker:
             self.problem("last_verified", f"date '{raw}' is in the future")
             return None
         return parsed
+
+    def source_date(self) -> str | None:
+        """The date of the source: as precise as the source says (YYYY, YYYY-MM or YYYY-MM-DD)."""
+        value = self.text("source_date")
+        if value is None:
+            return None
+        padded = value + "-01" * ((10 - len(value)) // 3)
+        if not SOURCE_DATE_RE.match(value) or _parse_date(padded) is None:
+            self.problem("source_date", f"bad source_date '{value}' (use YYYY, YYYY-MM or YYYY-MM-DD)")
+            return None
+        if padded > date.today().isoformat():
+            self.problem("source_date", f"source_date '{value}' is in the future")
+            return None
+        return value
 
     def districts(self, known: set[str]) -> tuple[str, ...]:
         values = self.texts("districts")
@@ -181,7 +253,7 @@ def _load_meta(report: _Report, folder: Path) -> tuple[dict[str, Any], LineDict 
     path = folder / META_FILE
     data = _read(report, path)
     meta: dict[str, Any] = {"municipality": folder.name, "languages": LANGUAGES,
-                            "fallback_offers": (), "districts": (), "district_aliases": {}}
+                            "fallback_offers": (), "districts": (), "district_aliases": {}, "out_of_scope": {}}
     if data is None:
         return meta, None
     if not isinstance(data, LineDict):
@@ -189,7 +261,7 @@ def _load_meta(report: _Report, folder: Path) -> tuple[dict[str, Any], LineDict 
         return meta, None
     check = _FileChecker(report, path, data, "")
     check.unknown_keys({"municipality", "source_language", "languages", "fallback_offers", "districts",
-                        "district_aliases"})
+                        "district_aliases", "out_of_scope"})
     meta["municipality"] = check.text("municipality", required=True) or folder.name
     if (src := check.text("source_language")) and src != SOURCE_LANGUAGE:
         check.problem("source_language", f"the source language must be '{SOURCE_LANGUAGE}'")
@@ -210,7 +282,22 @@ def _load_meta(report: _Report, folder: Path) -> tuple[dict[str, Any], LineDict 
                 report.add(path, aliases.line_of(alias), "", f"district alias '{alias}' must list known districts")
             else:
                 meta["district_aliases"][str(alias)] = tuple(targets)
+    meta["out_of_scope"] = _out_of_scope(report, path, data)
     return meta, data
+
+
+def _out_of_scope(report: _Report, path: Path, data: LineDict) -> dict[str, tuple[str, ...]]:
+    """`out_of_scope: {lang: [questions]}`: what people ask that no offer answers."""
+    table = data.get("out_of_scope")
+    if table is None:
+        return {}
+    if not isinstance(table, LineDict):
+        report.add(path, data.line_of("out_of_scope"), "", "'out_of_scope' must map languages to lists of questions")
+        return {}
+    holder = LineDict()
+    holder.line = data.line_of("out_of_scope")
+    holder["examples"] = table
+    return _topic_examples(report, path, holder, "out_of_scope", "out_of_scope")
 
 
 def _load_offices(report: _Report, folder: Path, districts: set[str]) -> dict[str, tuple[LineDict, Office]]:
@@ -242,7 +329,7 @@ def _load_offices(report: _Report, folder: Path, districts: set[str]) -> dict[st
             email=check.checked("email", lambda v: bool(EMAIL_RE.match(v)), "e-mail address"),
             website=check.checked("website", _valid_url, "URL"),
             hours=check.text("hours"), languages=spoken,
-            districts=check.districts(districts), last_verified=check.last_verified(),
+            districts=check.districts(districts), last_verified=check.last_verified(), source_date=check.source_date(),
         )
         if ident:
             offices[ident] = (node, office)
@@ -268,38 +355,54 @@ def _load_offers(report: _Report, folder: Path, office_ids: set[str],
             office = check.text("office", required=True)
             if office and office not in office_ids:
                 check.problem("office", f"unknown office '{office}'")
-            ages = None
-            if "ages" in node:
-                raw = node["ages"]
-                if (isinstance(raw, list) and len(raw) == 2 and all(isinstance(v, int) for v in raw)
-                        and 0 <= raw[0] <= raw[1] <= 120):
-                    ages = (raw[0], raw[1])
-                else:
-                    check.problem("ages", "ages must be [from, to] in years, from <= to")
+            ages = _ages(check)
+            audience = check.text("audience") or "all"
+            if audience not in AUDIENCES:
+                check.problem("audience", f"unknown audience '{audience}' (known: {', '.join(AUDIENCES)})")
             links = check.texts("links")
             for url in links:
                 if not _valid_url(url):
                     check.problem("links", f"malformed URL '{url}'")
-            german = _offer_text(check, "reviewed")
+            german = _offer_text(check, "reviewed", SOURCE_LANGUAGE, f"offer {ident}")
+            for item in german.bring if german else ():
+                if item[:1].islower():  # German list items start with a capital: a comma split one?
+                    check.problem("bring", f"item '{item}' starts in lower case: an item split at a comma? "
+                                           f"Put an item with a comma in quotes")
             fields = dict(
                 id=ident, topic=topic, office=office, source=check.text("source", required=True),
-                ages=ages, links=tuple(u for u in links if _valid_url(u)),
+                ages=ages, audience=audience, links=tuple(u for u in links if _valid_url(u)),
                 districts=check.districts(districts), last_verified=check.last_verified(),
-                german=german,
+                source_date=check.source_date(), german=german,
             )
             if ident:
                 offers[ident] = (path, node, fields)
     return offers
 
 
-def _offer_text(check: _FileChecker, status: str) -> OfferText | None:
+def _ages(check: _FileChecker) -> tuple[int, int | None] | None:
+    """`ages: [from, to]` in years; `to` may be null where a source sets no upper limit."""
+    if "ages" not in check.node:
+        return None
+    raw = check.node["ages"]
+    if (isinstance(raw, list) and len(raw) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in raw if v is not None)
+            and isinstance(raw[0], int) and 0 <= raw[0] <= (raw[1] if raw[1] is not None else raw[0]) <= 120):
+        return (raw[0], raw[1])
+    check.problem("ages", "ages must be [from, to] in years, from <= to (to may be null: no upper limit)")
+    return None
+
+
+def _offer_text(check: _FileChecker, status: str, lang: str, target: str) -> OfferText | None:
     values = {key: check.text(key, required=True) for key in OFFER_TEXT_REQUIRED}
+    # Every offer says what to do first; a translation without it shows the German one.
+    following = check.text("next", required=lang == SOURCE_LANGUAGE)
+    examples = check.examples(lang, target)
     if any(v is None for v in values.values()):
         return None
     return OfferText(
         title=values["title"] or "", summary=values["summary"] or "", who=values["who"] or "",
-        cost=values["cost"] or "", desk=values["desk"] or "", conditions=check.text("conditions"),
-        bring=check.texts("bring"), keywords=check.texts("keywords"), status=status,
+        cost=values["cost"] or "", desk=values["desk"] or "", next=following or "", conditions=check.text("conditions"),
+        bring=check.texts("bring"), keywords=check.texts("keywords"), examples=examples, status=status,
     )
 
 
@@ -308,6 +411,7 @@ def _load_translations(report: _Report, folder: Path, languages: Iterable[str],
                        offices: dict[str, tuple[LineDict, Office]]):
     offer_texts: dict[str, dict[str, OfferText]] = {i: {} for i in offers}
     office_texts: dict[str, dict[str, OfficeText]] = {i: {} for i in offices}
+    notice_tables: dict[str, tuple[Path, Any]] = {}
     for lang in languages:
         if lang == SOURCE_LANGUAGE:
             continue
@@ -322,7 +426,9 @@ def _load_translations(report: _Report, folder: Path, languages: Iterable[str],
             report.add(path, 1, "", "expected a mapping")
             continue
         top = _FileChecker(report, path, data, "")
-        top.unknown_keys({"language", "offers", "offices"})
+        top.unknown_keys({"language", "offers", "offices", "notices"})
+        if "notices" in data:
+            notice_tables[lang] = (path, data["notices"])
         if data.get("language") != lang:
             top.problem("language", f"'language' must be '{lang}' in this file")
         for section, known in (("offers", offers), ("offices", offices)):
@@ -342,7 +448,7 @@ def _load_translations(report: _Report, folder: Path, languages: Iterable[str],
             check = _FileChecker(report, path, node, f"offer '{ident}' [{lang}]")
             check.unknown_keys(OFFER_TEXT_KEYS)
             status = _status(check)
-            text = _offer_text(check, status)
+            text = _offer_text(check, status, lang, f"offer {ident}")
             german: OfferText | None = fields["german"]
             if text and german and check.text("source_hash") != offer_source_hash(german):
                 text = replace(text, outdated=True)
@@ -366,7 +472,7 @@ def _load_translations(report: _Report, folder: Path, languages: Iterable[str],
             if name:
                 outdated = check.text("source_hash") != office_source_hash(office)
                 office_texts[ident][lang] = OfficeText(name, hours, _status(check), outdated)
-    return offer_texts, office_texts
+    return offer_texts, office_texts, notice_tables
 
 
 def source_hash(*parts: object) -> str:
@@ -377,7 +483,8 @@ def source_hash(*parts: object) -> str:
 
 
 def offer_source_hash(text: OfferText) -> str:
-    return source_hash(text.title, text.summary, text.who, text.cost, text.conditions, text.bring, text.desk)
+    return source_hash(text.title, text.summary, text.who, text.cost, text.conditions, text.bring, text.desk,
+                       text.next)
 
 
 def office_source_hash(office: Office) -> str:
@@ -421,7 +528,7 @@ def _load_topics(report: _Report, folder: Path, languages: tuple[str, ...]) -> t
     false_friends = _load_false_friends(report, path, data)
     for node in _mapping_list(report, path, data, "topics"):
         check = _FileChecker(report, path, node, f"topic '{node.get('id', '?')}'")
-        check.unknown_keys({"id", "icon", "names", "synonyms"})
+        check.unknown_keys({"id", "icon", "names", "synonyms", "examples"})
         ident = _check_id(check, seen, "topic")
         if ident and ident not in TOPICS:
             check.problem("id", f"unknown topic '{ident}' (known: {', '.join(TOPICS)})")
@@ -443,9 +550,10 @@ def _load_topics(report: _Report, folder: Path, languages: tuple[str, ...]) -> t
             for lang in table:
                 if lang not in LANGUAGES:
                     report.add(path, table.line_of(lang), check.subject, f"unknown language '{lang}'")
+        examples = _topic_examples(report, path, node, check.subject, f"topic {ident}")
         if ident:
             topics[ident] = Topic(
-                id=ident, icon=check.text("icon") or "",
+                id=ident, icon=check.text("icon") or "", examples=MappingProxyType(examples),
                 names=MappingProxyType({k: str(v).strip() for k, v in names.items() if isinstance(v, str)}),
                 synonyms=MappingProxyType({
                     k: tuple(str(t).strip() for t in v if str(t).strip())
@@ -456,6 +564,73 @@ def _load_topics(report: _Report, folder: Path, languages: tuple[str, ...]) -> t
         if ident not in topics and not seen.get(ident):
             report.add(path, 0, f"topic '{ident}'", "missing")
     return topics, false_friends
+
+
+def _topic_examples(report: _Report, path: Path, node: LineDict, subject: str, target: str) -> dict[str, tuple[str, ...]]:
+    table = node.get("examples")
+    if table is None:
+        return {}
+    if not isinstance(table, LineDict):
+        report.add(path, node.line_of("examples"), subject, "'examples' must map languages to lists of questions")
+        return {}
+    found = {}
+    for lang, questions in table.items():
+        if lang not in LANGUAGES:
+            report.add(path, table.line_of(lang), subject, f"unknown language '{lang}'")
+            continue
+        holder = LineDict()
+        holder.line = table.line_of(lang)
+        holder["examples"] = questions
+        holder.key_lines["examples"] = table.line_of(lang)
+        found[str(lang)] = _FileChecker(report, path, holder, f"{subject} [{lang}]").examples(str(lang), target)
+    return found
+
+
+def _load_notices(report: _Report, folder: Path, translations: dict[str, tuple[Path, Any]],
+                  offer_ids: set[str]) -> tuple[dict[str, Notice], dict[str, tuple[str, ...]]]:
+    """notices.yaml: rules stated once ({id, text, offers, source, source_date}); translations
+    in lang/<code>.yaml under `notices:` (missing or outdated ones show the German)."""
+    path = folder / NOTICES_FILE
+    if not path.exists():
+        return {}, {}
+    data = _read(report, path)
+    notices: dict[str, Notice] = {}
+    applies: dict[str, tuple[str, ...]] = {}
+    seen: dict[str, str] = {}
+    for node in _mapping_list(report, path, data, "notices"):
+        check = _FileChecker(report, path, node, f"notice '{node.get('id', '?')}'")
+        check.unknown_keys({"id", "text", "offers", "source", "source_date"})
+        ident = _check_id(check, seen, "notice")
+        text = check.text("text", required=True)
+        source = check.text("source", required=True)
+        offers = check.texts("offers")
+        for offer in offers:
+            if offer not in offer_ids:
+                check.problem("offers", f"unknown offer '{offer}'")
+        if ident and text and source:
+            notices[ident] = Notice(ident, MappingProxyType({SOURCE_LANGUAGE: text}), source, check.source_date())
+            applies[ident] = offers
+    for lang, (lang_path, table) in translations.items():
+        if not isinstance(table, LineDict):
+            report.add(lang_path, 0, "", "'notices' must map notice ids to translations")
+            continue
+        for ident, entry in table.items():
+            if ident not in notices:
+                report.add(lang_path, table.line_of(ident), "", f"unknown notice '{ident}'")
+                continue
+            if not isinstance(entry, LineDict):
+                report.add(lang_path, table.line_of(ident), "", f"notice '{ident}' must have 'text'")
+                continue
+            check = _FileChecker(report, lang_path, entry, f"notice '{ident}' [{lang}]")
+            check.unknown_keys(NOTICE_TEXT_KEYS)
+            _status(check)
+            translated = check.text("text", required=True)
+            if translated:
+                notice = notices[ident]
+                outdated = check.text("source_hash") != source_hash(notice.texts[SOURCE_LANGUAGE])
+                notices[ident] = replace(notice, texts=MappingProxyType({**notice.texts, lang: translated}),
+                                         outdated=notice.outdated | ({lang} if outdated else set()))
+    return notices, applies
 
 
 def _load_news(report: _Report, folder: Path) -> tuple[NewsItem, ...]:
@@ -512,9 +687,10 @@ def load_catalogue(folder: Path | str) -> Catalogue:
     districts = set(meta["districts"])
     offices = _load_offices(report, folder, districts)
     offers = _load_offers(report, folder, set(offices), districts)
-    offer_texts, office_texts = _load_translations(report, folder, languages, offers, offices)
+    offer_texts, office_texts, notice_tables = _load_translations(report, folder, languages, offers, offices)
     topics, false_friends = _load_topics(report, folder, languages)
     news = _load_news(report, folder)
+    notices, notice_offers = _load_notices(report, folder, notice_tables, set(offers))
     for ident in meta["fallback_offers"]:
         if ident not in offers:
             line = meta_node.line_of("fallback_offers") if meta_node else 0
@@ -530,8 +706,9 @@ def load_catalogue(folder: Path | str) -> Catalogue:
         texts = {SOURCE_LANGUAGE: f["german"], **offer_texts[ident]}
         built[ident] = Offer(
             id=ident, topic=f["topic"], office=f["office"], source=f["source"],
-            texts=MappingProxyType(texts), ages=f["ages"], links=f["links"],
-            districts=f["districts"], last_verified=f["last_verified"],
+            texts=MappingProxyType(texts), ages=f["ages"], audience=f["audience"], links=f["links"],
+            districts=f["districts"], last_verified=f["last_verified"], source_date=f["source_date"],
+            notices=tuple(n.id for n in notices.values() if ident in notice_offers.get(n.id, ())),
         )
     built_offices = {
         ident: _with_texts(office, office_texts[ident]) for ident, (_, office) in offices.items()
@@ -545,6 +722,8 @@ def load_catalogue(folder: Path | str) -> Catalogue:
         district_aliases=MappingProxyType(meta["district_aliases"]),
         version=_fingerprint(folder), by_topic=MappingProxyType(by_topic),
         false_friends=MappingProxyType(false_friends), news=news,
+        out_of_scope=MappingProxyType(meta["out_of_scope"]), folder=str(folder),
+        notices=MappingProxyType(notices),
     )
 
 

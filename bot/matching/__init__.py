@@ -10,7 +10,7 @@ from types import MappingProxyType
 import yaml
 
 from bot.matching.detect import Detection, LanguageDetector
-from bot.matching.index import Match, Matcher, Result
+from bot.matching.matcher import Match, Matcher, Result
 from bot.matching.normalise import normalise, tokens
 
 STOPWORDS_FILE = Path(__file__).with_name("stopwords.yaml")

@@ -1,4 +1,4 @@
-"""The matcher: from a question to ranked offers, built once per catalogue and then read-only.
+"""The keyword voter: the lexical signal of the ranker, built once per catalogue, then read-only.
 
 Every term the catalogue knows (topic synonyms and offer keywords, in all ten languages) is
 split into normalised words. A question's words meet those words exactly, as a stem (one is the
@@ -13,12 +13,11 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from rapidfuzz.distance import OSA
 
 from bot.catalogue import Catalogue
-from bot.matching.detect import Detection, LanguageDetector
 from bot.matching.normalise import tokens, variants
 
 # How much a kind of word match is worth, relative to an exact one.
@@ -35,7 +34,6 @@ PHRASE_BONUS = 0.3  # per extra word in a multi-word term
 # for choosing the topic: keywords are often everyday words ("jugendliche", "termin").
 OFFER_KEYWORDS = 0.6
 MIN_STEM, MIN_FUZZY, MIN_TRUNCATED = 4, 5, 6
-NEARBY = 0.5  # bonus for an offer in the district the user named
 WEAK_ONLY_SCORE = 100 * (1 - math.exp(-1.0 / 2))  # the bar (a raw 1.0) for an answer of half-matches only
 STRONG = 0.85  # the match quality of a word as written or as a clear stem (not typo, not truncation)
 # Below this score nothing fits: one exact word of one topic is enough; one typo, one shared
@@ -55,32 +53,22 @@ class Term:
 
 
 @dataclass(frozen=True, slots=True)
-class Match:
-    offer: str
-    topic: str
-    score: float
+class Votes:
+    """What the catalogue's words say about one question."""
+
+    offers: Mapping[str, float]  # offer id -> topic words + OFFER_KEYWORDS x its own keywords
+    own: Mapping[str, float]  # offer id -> its own keywords only
+    topics: Mapping[str, float]  # topic id -> the topic's words only
+    strong: bool  # some word matched as written or as a clear stem (not only typos, truncations)
+
+    def best(self) -> float:
+        return max(self.offers.values(), default=0.0)
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
-    language: str | None
-    detection: Detection
-    matches: tuple[Match, ...]
-    fits: bool
-    districts: tuple[str, ...] = ()  # districts the question named or the user lives in
-
-    @property
-    def category(self) -> str | None:
-        return self.matches[0].topic if self.fits and self.matches else None
-
-
-class Matcher:
-    def __init__(self, catalogue: Catalogue, stopwords: Mapping[str, frozenset[str]],
-                 threshold: float = DEFAULT_THRESHOLD) -> None:
+class KeywordVoter:
+    def __init__(self, catalogue: Catalogue, stopwords: Mapping[str, frozenset[str]]) -> None:
         self.catalogue = catalogue
-        self.threshold = threshold
         self._stopwords = stopwords
-        self.detector = LanguageDetector(stopwords)
         self._terms: list[Term] = _build_terms(catalogue, stopwords)
         self._starts: dict[str, list[int]] = defaultdict(list)
         vocab: set[str] = set()
@@ -174,20 +162,24 @@ class Matcher:
         return kept
 
     # -- questions -----------------------------------------------------------------------
-    def match(self, text: str, lang: str | None = None, limit: int = 5,
-              districts: tuple[str, ...] = ()) -> Result:
-        """Rank offers for `text`; offers in the named (or given) districts come first among equals."""
-        detection = self.detector.detect(text)
-        language = lang or detection.language
+    def votes(self, text: str, language: str | None) -> Votes:
         evidence, strong = self._evidence(text, language)
         totals = {target: sum(value for value, _ in slots.values()) for target, slots in evidence.items()}
-        near = tuple(dict.fromkeys((*self.districts_in(text), *districts)))
-        result = self._rank(totals, language, detection, limit, near)
-        # Several half-matches (typos, word beginnings) of foreign words add up to no answer:
-        # something must match as written, or as a clear stem of it.
-        if result.fits and not strong and result.matches[0].score < WEAK_ONLY_SCORE:
-            return replace(result, fits=False)
-        return result
+        offers, own = {}, {}
+        for ident, offer in self.catalogue.offers.items():
+            mine = totals.get(("o", ident), 0.0)
+            score = totals.get(("t", offer.topic), 0.0) + OFFER_KEYWORDS * mine
+            if score > 0:
+                offers[ident] = score
+                own[ident] = mine
+        topics = {ident: value for (kind, ident), value in totals.items() if kind == "t"}
+        return Votes(offers, own, topics, strong)
+
+    @staticmethod
+    def answerable(votes: Votes, threshold: float = DEFAULT_THRESHOLD) -> bool:
+        """The voter's own opinion: a word of a topic as written, or enough half-matches."""
+        best = votes.best()
+        return best >= threshold and (votes.strong or squash(best) >= WEAK_ONLY_SCORE)
 
     def districts_in(self, text: str) -> tuple[str, ...]:
         """Official districts a text names, by name, joined spelling or alias ("Nordstadt")."""
@@ -200,9 +192,8 @@ class Matcher:
                     found.extend(district)
         return tuple(dict.fromkeys(found))
 
-    def explain(self, text: str, lang: str | None = None) -> dict[Target, list[tuple[str, float]]]:
+    def explain(self, text: str, language: str | None) -> dict[Target, list[tuple[str, float]]]:
         """Which words of the catalogue voted for which topic or offer, and how much."""
-        language = lang or self.detector.detect(text).language
         return {
             target: sorted(((" ".join(term.words), round(value, 3)) for value, term in slots.values()),
                            key=lambda item: -item[1])
@@ -242,24 +233,6 @@ class Matcher:
                             slot[words[position]] = (value * weight, term)
         return evidence, strong
 
-    def _rank(self, totals: Mapping[Target, float], language: str | None, detection: Detection,
-              limit: int, near: tuple[str, ...] = ()) -> Result:
-        scored = []
-        for order, (ident, offer) in enumerate(self.catalogue.offers.items()):
-            score = totals.get(("t", offer.topic), 0.0) + OFFER_KEYWORDS * totals.get(("o", ident), 0.0)
-            if score > 0 and near and any(d in offer.districts for d in near):
-                score += NEARBY
-            if score > 0:
-                scored.append((score, totals.get(("o", ident), 0.0), -order, ident))
-        scored.sort(reverse=True)
-        ranked = _diversify(scored, self.catalogue)
-        matches = tuple(
-            Match(ident, self.catalogue.offers[ident].topic, round(100 * (1 - math.exp(-score / 2)), 2))
-            for score, _, _, ident in ranked[:limit]
-        )
-        fits = bool(scored) and scored[0][0] >= self.threshold
-        return Result(language, detection, matches, fits, near)
-
 
 def _phrase(words: tuple[str, ...], per_position: list[dict[str, float]], start: int,
             quality: float) -> float:
@@ -277,18 +250,9 @@ def _phrase(words: tuple[str, ...], per_position: list[dict[str, float]], start:
     return quality
 
 
-def _diversify(scored: list, catalogue: Catalogue) -> list:
-    """Keep the best offer first, and put the best of a second topic among the first three
-    when it is a serious contender: the question may be about either."""
-    if len(scored) < 3:
-        return scored
-    top_topic = catalogue.offers[scored[0][3]].topic
-    for index, item in enumerate(scored):
-        if catalogue.offers[item[3]].topic != top_topic:
-            if index > 1 and item[0] >= 0.3 * scored[0][0]:
-                return [scored[0], scored[1], item, *scored[2:index], *scored[index + 1:]]
-            break
-    return scored
+def squash(score: float) -> float:
+    """A raw vote total as 0..100, the scale people read in `ask --explain`."""
+    return round(100 * (1 - math.exp(-score / 2)), 2)
 
 
 def _district_names(catalogue: Catalogue) -> dict[str, tuple[str, ...]]:

@@ -1,0 +1,199 @@
+"""Who a question is about, and how old: "عمره ٣ سنين", "сыну 17", "16 yaşında", "2,5 Jahre",
+"my mother". An answer must never contradict what the person said: an offer "for 6 to 16" is
+no first answer for a 17-year-old.
+
+Works on normalised text (bot.matching.normalise): lower case, no accents, Arabic-Indic digits
+as ASCII, ё/є/і/ї folded. In the word lists, a word ending in "-" is a stem (a token matches
+when it starts with it); any other word must match a token exactly.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.matching.normalise import normalise
+
+# Units after a number. Years and months, in all ten languages (normalised spelling).
+_YEARS = (
+    "jahr-", "jahrig-", "jaehrig-", "j",  # de: 3 jahre, 3-jährig, 3j
+    "year-", "yr", "yrs", "yo", "y",  # en: 3 years, 3yo, 3 y/o
+    "سنه", "سنين", "سنوات", "سنا", "عام", "اعوام", "سني",  # ar
+    "ساله-", "سال", "سالش-", "سالم-",  # fa
+    "yas-", "yasli",  # tr: yaşında, yaşındaki
+    "лет", "год-",  # ru: год, года, годик, годиков, годовалый
+    "рок-", "рик", "рочк-", "ричн-",  # uk: років, рік, рочки, річна
+    "ani", "an", "anisor-", "anul",  # ro
+    "годин-", "годиш-", "г",  # bg
+    "lat", "lata", "latek", "letni-", "roku", "rok", "rocz-",  # pl
+    "sana", "sanawat", "sene", "sal", "sale", "saleh", "god", "goda", "let", "rokiv", "rokiw", "rokov",
+)
+_MONTHS = (
+    "monat-", "month-", "mo", "mos", "شهر-", "شهور", "اشهر", "ماه-", "ay", "aylik-",
+    "месяц-", "мес", "мисяц-", "luna", "luni", "месец-", "месеч-", "miesiac-", "miesiec-", "mies",
+    "mahe", "mah", "mesyac-", "mesiac-", "mesec-",
+)
+# Dual forms and words that are an age by themselves.
+_WORD_AGES = {"سنتين": 2.0, "سنتان": 2.0, "شهرين": 2 / 12, "عامين": 2.0, "годовалый": 1.0, "годовалая": 1.0,
+              "годовалого": 1.0, "годовалой": 1.0, "sanatain": 2.0, "santen": 2.0, "sanateen": 2.0}
+# Words that make the next number an age: "alt", "old", "عمره", "age", "возраст".
+_AGE_WORDS = ("alt", "old", "age", "aged", "alter", "عمر-", "سنه", "سن", "yasinda", "возраст-", "вик",
+              "вику", "varsta", "възраст", "wiek", "omr-", "3omr-", "umr-", "omre", "sen", "sinni")
+# After these, a number is something else: class 8, 9 uhr, 20 euro, 3 kinder.
+_NOT_AGES = ("klass-", "class-", "grade-", "uhr", "hour-", "stund-", "euro-", "eur", "€", "%", "prozent",
+             "kind-", "child-", "kid-", "km", "minut-", "tag-", "day-", "woch-", "week-", "ساعه", "يورو",
+             "صف-", "كلاس-", "ساعت-", "كلاس", "يورو", "sinif-", "saat-", "класс-", "час-", "евро", "клас-",
+             "clasa", "ora", "ore", "klas-", "godzin-", "semester-", "unterrichtseinheit-", "ue", "lesson-",
+             "a1", "a2", "b1", "b2", "c1", "c2", "уро-", "часов", "dars", "درس-", "kinder-",
+             # weeks and days: "3 hafta önce", "2 недели", "5 روز"
+             "hafta-", "gun-", "день", "дня", "дней", "недел-", "тиж-", "тижн-", "روز-", "هفته-", "يوم-", "ايام",
+             "اسبوع-", "zi", "zile", "saptaman-", "dni", "dzien", "tydz-", "tygodn-", "седмиц-", "дни", "ден",
+             "week-", "woche-", "tage", "tagen", "nacht-", "night-")
+# After a year word, these make it time spent doing something: "10 години стаж", "5 Jahre Erfahrung".
+_EXPERIENCE = ("стаж-", "опыт-", "досвид-", "experience", "erfahrung-", "berufserfahrung-", "doswiadczeni-",
+               "experienta", "tecrube-", "deneyim-", "سابقه-", "خبره", "خبرة", "تجربه-", "worked", "gearbeitet",
+               "arbeit-", "работ-", "праців-", "lucr-", "calisti-", "calistim", "pracy", "pracowal-", "کار", "شغل-",
+               "in", "im", "hier", "here", "в", "у", "na", "w", "la", "de", "burada", "inja", "اینجا", "هنا", "هون",
+               "живем", "живу", "живемо", "живеем", "zivem", "traiesc", "mieszkam", "yasiyorum", "wohne-", "live-",
+               "ago", "назад", "тому", "once", "temu", "acum", "پیش", "قبل")
+_NUMBER = re.compile(r"^(\d{1,3})(?:[.,](\d))?$")
+_GLUED = re.compile(r"^(\d{1,2})([^\W\d_]+)$")  # "3jahre", "17yo", "5ani"
+
+# The people questions are about. Child words: the offer is for the child, ages matter most.
+_CHILD = (
+    "kind-", "sohn-", "tochter-", "baby-", "kleinkind-", "enkel-", "neffe-", "nichte-", "junge", "jungen",
+    "madchen", "maedchen", "child-", "kid", "kids", "son", "sons", "daughter-", "toddler-", "boy", "boys",
+    "girl", "girls", "nephew-", "niece-", "grandchild-", "grandson-", "granddaughter-",
+    "ابن-", "بنت-", "ابنت-", "طفل-", "اطفال-", "ولد-", "اولاد-", "بيبي", "رضيع-", "ولاد-",
+    "پسر-", "دختر-", "بچه-", "بچم", "فرزند-", "كودك-", "نوزاد-", "طفلم",
+    "ogl-", "kiz-", "cocu-", "cocuk-", "bebe-", "torun-", "yegen-",
+    "сын-", "доч-", "дочк-", "ребен-", "дет-", "малыш-", "внук-", "племян-", "дитин-", "дити", "дитя-",
+    "малюк-", "онук-", "fiul-", "fiic-", "fata", "fetita", "baiat-", "copil-", "copii-", "nepot-",
+    "син", "сина", "сину", "синов-", "синок-", "синочк-", "донечк-", "донька-", "доньц-", "доньк-", "синът", "дъщер-", "дете-", "деца-", "бебе-",
+    "syn-", "cork-", "coreczk-", "dzieck-", "dzieci-", "niemowl-", "wnuk-",
+    "ibni", "ebni", "binti", "benti", "tifl-", "walad-", "awlad-", "pesar-", "pesaram", "dokhtar-", "bache-",
+    "bacha-", "bachem", "syna", "synu", "doch-", "ditina", "dytyna", "dytynu", "rebenok", "rebenka",
+)
+_ADULT_OTHER = (
+    "frau", "mann", "ehemann", "ehefrau", "mutter", "vater", "mama", "papa", "oma", "opa", "eltern",
+    "schwester", "bruder", "wife", "husband", "mother", "father", "mum", "mom", "dad", "grandma", "grandpa",
+    "parents", "sister", "brother", "زوجت-", "زوجي", "مرتي", "جوزي", "امي", "ابوي", "والدي", "والدت-",
+    "اختي", "اخوي", "همسر-", "زنم", "شوهر-", "مادر-", "پدر-", "خواهر-", "برادر-",
+    "esim", "esimin", "kocam-", "annem-", "babam-", "kardes-", "ablam-", "abim-",
+    "жена", "жене", "жену", "муж", "мужа", "мужу", "мам-", "пап-", "мать", "матери", "отец", "отца",
+    "бабушк-", "дедушк-", "сестр-", "брат", "брата", "дружин-", "чолов-", "бабус-",
+    "sotia", "sotul", "sotului", "mama", "tata", "bunica", "sora", "fratele",
+    "съпруг-", "майка", "майка ми", "баща", "баба", "дядо",
+    "zona", "zony", "maz", "meza", "matka", "mama", "ojciec", "babcia", "siostra", "brat",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class People:
+    """Ages stated in a question (years; months as fractions) and whom it is about."""
+
+    ages: tuple[float, ...] = ()
+    child: bool = False  # a child of the asker is named
+    other_adult: bool = False  # a partner, parent or sibling is named
+
+    @property
+    def known(self) -> bool:
+        return bool(self.ages)
+
+
+class _Words:
+    """A word list: exact words, and stems (written with a trailing "-")."""
+
+    def __init__(self, words: tuple[str, ...]) -> None:
+        self.exact = frozenset(normalise(w) for w in words if not w.endswith("-"))
+        self.stems = tuple(normalise(w[:-1]) for w in words if w.endswith("-"))
+
+    def __contains__(self, token: str) -> bool:
+        return token in self.exact or token.startswith(self.stems)
+
+
+# Units that only ever tell an age ("3-jährig", "16 yaşında", "5 ساله", "2 годика").
+_AGE_UNITS = ("jahrig-", "jaehrig-", "yo", "y", "yas-", "yasli", "ساله", "سالشه", "سالمه", "سالش", "سالم",
+              "годик-", "годовал-", "рочк-", "годишен", "годишна", "годишно", "годинк-", "latek", "letni-",
+              "letnia", "aylik-", "monatig-", "saleh", "sale")
+# Words before a number that make it a duration, not an age ("seit 3 Jahren", "منذ سنتين").
+_DURATION = ("seit", "seid", "vor", "fur", "since", "for", "ago", "past", "last", "منذ", "صرلي", "صارلي", "صرلنا",
+             "صارلنا", "قبل", "لمدة", "خلال", "از", "پیش", "مدت", "است", "dir", "beri", "once", "уже", "через", "назад",
+             "около", "вже", "тому", "за", "де", "от", "преди", "od", "temu", "przez", "acum", "pentru", "in", "im",
+             "after", "nach", "بعد", "بقالي", "sonra", "suresince")
+_SELF = ("bin", "am", "im", "انا", "ana", "ben", "мне", "мени", "mam", "съм", "jestem", "sunt", "من")
+_LINKS = ("de", "und", "and", "و", "и", "i", "si", "va", "ve")
+_HALF = ("halb", "half", "نص", "نیم", "buçuk", "bucuk", "половина", "пол", "половиною", "jumatate", "половин", "pol")
+
+YEARS, MONTHS, WORD_AGES = _Words(_YEARS), _Words(_MONTHS), _WORD_AGES
+AGE_UNITS, DURATION, SELF = _Words(_AGE_UNITS), _Words(_DURATION), _Words(_SELF)
+LINKS, HALF, EXPERIENCE = _Words(_LINKS), _Words(_HALF), _Words(_EXPERIENCE)
+AGE_WORDS, NOT_AGES, CHILD, ADULT_OTHER = _Words(_AGE_WORDS), _Words(_NOT_AGES), _Words(_CHILD), _Words(_ADULT_OTHER)
+
+
+def _unit(token: str) -> float | None:
+    """1.0 for a year word, 1/12 for a month word, None otherwise."""
+    if token in YEARS:
+        return 1.0
+    if token in MONTHS:
+        return 1 / 12
+    return None
+
+
+def read_people(text: str) -> People:
+    """Ages a question states about a person, and whom it names. An age counts only when the
+    words around it make it one ("my son is 17", "عمره ٣ سنين", "16 yaşında", "2,5 Jahre alt"):
+    "seit 3 Jahren in Kassel" is a duration, and a wrong age would hide the right offer."""
+    tokens = re.findall(r"[^\W_]+(?:[.,]\d)?|€|%", normalise(text))
+    ages: list[float] = []
+    for index, token in enumerate(tokens):
+        if token in WORD_AGES:
+            ages.append(WORD_AGES[token])
+            continue
+        value, unit, end = _amount(tokens, index)
+        if value is None:
+            continue
+        before = tokens[max(0, index - 3):index]
+        if any(word in DURATION for word in before[-2:]) or (end + 1 < len(tokens) and tokens[end + 1] in DURATION):
+            continue
+        named = any(word in AGE_WORDS or word in CHILD or word in ADULT_OTHER or word in SELF for word in before)
+        if any(word in NOT_AGES for word in before[-1:]):
+            continue  # "Klasse 8", "B1 600"
+        if unit is None:
+            if named and value <= 99:
+                ages.append(value)  # "сыну 17", "my son is 17", "عمره 5"
+            continue
+        following = tokens[end + 1] if end + 1 < len(tokens) else ""
+        if following in EXPERIENCE and tokens[end] not in AGE_UNITS:
+            continue  # "10 години стаж", "3 Jahre in Deutschland", "2 года назад"
+        specific = tokens[end] in AGE_UNITS or following in AGE_WORDS
+        if specific or named:
+            ages.append(value * unit)
+    plausible = tuple(a for a in ages if 0 < a <= 99)
+    child = any(t in CHILD for t in tokens)
+    other = any(t in ADULT_OTHER for t in tokens)
+    return People(plausible, child, other)
+
+
+def _amount(tokens: list[str], index: int) -> tuple[float | None, float | None, int]:
+    """A number at `index` with its unit: (value, 1.0 for years / 1/12 for months / None, index
+    of the unit word). None as the value when the token is no number or counts something else."""
+    token = tokens[index]
+    glued = _GLUED.match(token)
+    if glued and (unit := _unit(glued.group(2))) is not None:
+        return float(glued.group(1)), unit, index  # "3jahre", "17yo"
+    number = _NUMBER.match(token)
+    if not number:
+        return None, None, index
+    value = int(number.group(1)) + (int(number.group(2)) / 10 if number.group(2) else 0.0)
+    end = index + 1
+    if end < len(tokens) and tokens[end] in LINKS and end + 1 < len(tokens):
+        end += 1  # "25 de ani", "2 und halb jahre" (then the unit two words on)
+        if tokens[end] in HALF and end + 1 < len(tokens):
+            value, end = value + 0.5, end + 1
+    if end >= len(tokens):
+        return value, None, index
+    if tokens[end] in NOT_AGES:
+        return None, None, index
+    unit = _unit(tokens[end])
+    return value, unit, end if unit is not None else index

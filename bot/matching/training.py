@@ -1,0 +1,199 @@
+"""Training the ranker from a catalogue: done once per catalogue version, then cached.
+
+The classifier learns from the offers' example questions and texts; the fusion learns how much
+to trust each signal from out-of-fold signals of all example questions (each scored by models
+that never saw it): the offers' examples, the topics' general questions and the out-of-scope
+ones. Thresholds are chosen on those out-of-fold scores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bot.catalogue import Catalogue
+from bot.matching.classifier import NONE, NgramClassifier, fit_temperature, softmax
+from bot.matching.fusion import (
+    FITS_FAST,
+    FITS_FULL,
+    OFFER_FAST,
+    OFFER_FULL,
+    TOPIC_FAST,
+    TOPIC_FULL,
+    Scorer,
+    Signals,
+    Stage,
+    combine,
+    offer_features,
+    question_features,
+    topic_features,
+)
+from bot.matching.semantic import OUTSIDE, TOPIC_ONLY
+
+FOLDS = 5
+# Fraction of in-scope questions the "nothing fits" decision may turn away on out-of-fold
+# scores: every one turned away is a person without an answer, so it stays small.
+MAX_REJECTED = 0.03
+
+
+@dataclass(frozen=True, slots=True)
+class Corpus:
+    """The example questions (for training and out-of-fold scoring) and the offer texts (for
+    the classifier and the encoder's text signal)."""
+
+    questions: tuple[str, ...]
+    languages: tuple[str, ...]
+    targets: np.ndarray  # offer index; OUTSIDE for out of scope; TOPIC_ONLY for a topic's general question
+    topics: np.ndarray  # topic index; -1 for out of scope
+    texts: tuple[str, ...]  # title, summary, who and keywords of each offer in each language
+    text_targets: np.ndarray
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        for part in (*self.questions, *self.languages, *self.texts):
+            digest.update(part.encode() + b"\x1f")
+        digest.update(self.targets.tobytes() + self.topics.tobytes() + self.text_targets.tobytes())
+        return digest.hexdigest()[:16]
+
+
+def corpus(catalogue: Catalogue) -> Corpus:
+    offers = list(catalogue.offers)
+    topic_index = {t: i for i, t in enumerate(catalogue.topics)}
+    questions, languages, targets, topics, texts, text_targets = [], [], [], [], [], []
+
+    def add(question: str, lang: str, target: int, topic: int) -> None:
+        questions.append(question)
+        languages.append(lang)
+        targets.append(target)
+        topics.append(topic)
+
+    for index, ident in enumerate(offers):
+        offer = catalogue.offers[ident]
+        for lang, text in offer.texts.items():
+            for example in text.examples:
+                add(example, lang, index, topic_index[offer.topic])
+            texts.append(f"{text.title}. {text.summary} {text.who}")
+            text_targets.append(index)
+            if text.keywords:
+                texts.append(", ".join(text.keywords))
+                text_targets.append(index)
+    for ident, topic in catalogue.topics.items():
+        for lang, examples in topic.examples.items():
+            for example in examples:
+                add(example, lang, TOPIC_ONLY, topic_index[ident])
+    for lang, examples in catalogue.out_of_scope.items():
+        for example in examples:
+            add(example, lang, OUTSIDE, -1)
+    return Corpus(tuple(questions), tuple(languages), np.array(targets, dtype=np.int32),
+                  np.array(topics, dtype=np.int32), tuple(texts), np.array(text_targets, dtype=np.int32))
+
+
+def folds(questions: tuple[str, ...]) -> np.ndarray:
+    """A fold per question, stable across runs and machines (by the question's text)."""
+    return np.array([int(hashlib.md5(q.encode()).hexdigest()[:8], 16) % FOLDS for q in questions], dtype=np.int32)
+
+
+def train_classifier(data: Corpus, offer_ids: list[str], fold: np.ndarray) -> tuple[NgramClassifier, np.ndarray]:
+    """The classifier (offers and "nothing fits"; a topic's general questions name no offer, so
+    it does not learn from them), and out-of-fold probabilities for every question with columns
+    in offer order and "nothing fits" last."""
+    learns = data.targets != TOPIC_ONLY
+    rows = np.flatnonzero(learns)
+    labels = [offer_ids[t] if t >= 0 else NONE for t in data.targets[rows]]
+    texts = [data.questions[i] for i in rows] + list(data.texts)
+    labels += [offer_ids[t] for t in data.text_targets]
+    everywhere = np.concatenate([fold[rows], np.full(len(data.texts), -1, dtype=fold.dtype)])
+    scores, classes = NgramClassifier.out_of_fold(texts, labels, everywhere)
+    truth = np.array([classes.index(label) for label in labels[:len(rows)]])
+    temperature = fit_temperature(scores[:len(rows)], truth)
+    classifier = NgramClassifier.fit(texts, labels, temperature)
+    probabilities = np.zeros((len(data.questions), len(classes)), dtype=np.float32)
+    probabilities[rows] = softmax(scores[:len(rows)], temperature)
+    others = np.flatnonzero(~learns)
+    if len(others):  # never trained on: the final model's opinion is out of sample
+        probabilities[others] = classifier.proba([data.questions[i] for i in others])
+    column = {label: i for i, label in enumerate(classes)}
+    aligned = np.zeros((len(data.questions), len(offer_ids) + 1), dtype=np.float32)
+    for j, ident in enumerate([*offer_ids, NONE]):
+        if ident in column:
+            aligned[:, j] = probabilities[:, column[ident]]
+    return classifier, aligned
+
+
+@dataclass(slots=True)
+class Fitted:
+    """The fitted fusion: one stage without the encoder, one with it, and the cascade's bar."""
+
+    fast: Stage
+    full: Stage | None
+    cascade: float  # the fast stage answers alone when its best offer is at least this likely
+    report: dict[str, float] = field(default_factory=dict)
+
+
+def fit_fusion(data: Corpus, signals: Signals, topic_of: np.ndarray, topics: int, has_encoder: bool) -> Fitted:
+    """Fit the scorers on out-of-fold `signals` of the corpus' questions."""
+    started = time.perf_counter()
+    offer_rows = np.flatnonzero(data.targets >= 0)
+    inside = data.topics >= 0
+    report: dict[str, float] = {}
+
+    def fit_stage(full: bool) -> tuple[Stage, np.ndarray, np.ndarray]:
+        name = "full" if full else "fast"
+        x = offer_features(signals.rows(offer_rows), full)
+        y = np.zeros(x.shape[:2], dtype=np.int8)
+        y[np.arange(len(offer_rows)), data.targets[offer_rows]] = 1
+        offer = Scorer(OFFER_FULL if full else OFFER_FAST).fit(x.reshape(-1, x.shape[2]), y.reshape(-1))
+        rows = np.flatnonzero(inside)
+        t = topic_features(signals.rows(rows), topic_of, topics, full)
+        ty = np.zeros(t.shape[:2], dtype=np.int8)
+        ty[np.arange(len(rows)), data.topics[rows]] = 1
+        topic = Scorer(TOPIC_FULL if full else TOPIC_FAST).fit(t.reshape(-1, t.shape[2]), ty.reshape(-1))
+        offer_p = offer.probability(offer_features(signals, full))
+        topic_p = topic.probability(topic_features(signals, topic_of, topics, full))
+        combined = combine(offer_p, topic_p, topic_of)
+        q = question_features(signals, combined, topic_p, full)
+        fits = Scorer(FITS_FULL if full else FITS_FAST, balanced=True).fit(q, inside.astype(np.int8))
+        fit_p = fits.probability(q)
+        # The lowest bar that turns away at most MAX_REJECTED of the in-scope questions.
+        threshold = float(np.quantile(fit_p[inside], MAX_REJECTED)) if inside.any() else 0.5
+        top = combined.argmax(axis=1)
+        report[f"{name}_offer1"] = round(float((top[offer_rows] == data.targets[offer_rows]).mean()), 3)
+        report[f"{name}_topic1"] = round(float((topic_of[top[inside]] == data.topics[inside]).mean()), 3)
+        report[f"{name}_oos_rejected"] = round(float((fit_p[~inside] < threshold).mean()), 3) if (~inside).any() else 0.0
+        return Stage(offer, topic, fits, threshold, full), combined, fit_p
+
+    fast, fast_combined, fast_p = fit_stage(False)
+    full, cascade = None, 1.01
+    if has_encoder:
+        full, full_combined, full_p = fit_stage(True)
+        cascade = _cascade(fast_combined, full_combined, fast_p >= fast.threshold, full_p >= full.threshold,
+                           data.targets, data.topics, topic_of)
+        sure = (fast_combined.max(axis=1) >= cascade) & (fast_p >= fast.threshold)
+        report["fast_share"] = round(float(sure.mean()), 3)
+    report["cascade"] = round(cascade, 3)
+    report["questions"] = len(data.questions)
+    report["fit_s"] = round(time.perf_counter() - started, 2)
+    return Fitted(fast, full, cascade, report)
+
+
+def _cascade(fast: np.ndarray, full: np.ndarray, fast_fits: np.ndarray, full_fits: np.ndarray,
+             targets: np.ndarray, topics: np.ndarray, topic_of: np.ndarray) -> float:
+    """The lowest confidence of the fast stage above which it is right as often as the full one
+    (the right offer, or the right topic for a general question), measured out of fold."""
+    def right(scores: np.ndarray, fits: np.ndarray) -> np.ndarray:
+        top = scores.argmax(axis=1)
+        offer_ok = np.where(targets >= 0, top == targets, topic_of[top] == topics)
+        return np.where(topics >= 0, offer_ok & fits, ~fits)
+
+    fast_right, full_right = right(fast, fast_fits), right(full, full_fits)
+    confidence = fast.max(axis=1)
+    for bar in np.linspace(0.3, 0.99, 70):
+        sure = (confidence >= bar) & fast_fits
+        if sure.sum() < 20:
+            break
+        if fast_right[sure].mean() >= full_right[sure].mean():
+            return float(bar)
+    return 1.01  # never: the encoder helps everywhere
