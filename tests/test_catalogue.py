@@ -156,3 +156,42 @@ def test_an_outdated_translation_is_not_shown(catalogue_copy):
     _edit(catalogue_copy / "daycare.yaml", "cost: Das Portal ist kostenlos.", "cost: Das Portal kostet nichts.")
     offer = load_catalogue(catalogue_copy).offers["kita-anmeldung"]
     assert offer.text("ar").cost == "Das Portal kostet nichts."  # German is what is true now
+
+
+# -- hostile or broken files: each is one sentence with file:line, never a traceback --------------
+
+# 9 levels of 9 aliases: a few hundred bytes that expand to 9**9 (387 million) entries.
+ALIAS_BOMB = "".join(
+    f"    b{n}: &b{n} [{', '.join([f'*b{n - 1}'] * 9) if n else ', '.join(['lol'] * 9)}]\n" for n in range(9)
+)
+
+
+def test_a_yaml_alias_bomb_is_refused_at_its_line(catalogue_copy):
+    path = catalogue_copy / "parents.yaml"
+    text = path.read_text(encoding="utf-8")
+    head, rest = text.split("  - id: ", 1)
+    # Aliased into an offer's id, as in the audit: anything that walks it runs out of memory.
+    path.write_text(head + "  - lol:\n" + ALIAS_BOMB + "    id: *b8\n  - id: " + rest, encoding="utf-8")
+    alias_line = head.count("\n") + 3  # the first alias: `*b0` in the second row of the bomb
+    problems = _problems(catalogue_copy)
+    assert any(p.endswith(f"parents.yaml:{alias_line}: YAML aliases (*name) are not allowed: write the value out instead")
+               for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("key", "kind"),
+    [("[a, b]", "a list"), ("{a: 1}", "a mapping"), ("12", "a number"), ("yes", "true/false"), ("~", "empty")],
+)
+def test_a_key_that_is_not_text_is_refused_at_its_line(catalogue_copy, key, kind):
+    line = _edit(catalogue_copy / "daycare.yaml", "    topic: daycare\n", f"    topic: daycare\n    {key}: x\n") + 1
+    problems = _problems(catalogue_copy)
+    assert any(p.endswith(f"daycare.yaml:{line}: a key must be text, not {kind}: put it in quotes") for p in problems), problems
+
+
+def test_deep_nesting_is_refused_at_its_line_not_a_recursion_error(catalogue_copy):
+    # 950 levels (libyaml's own limit is 1,000): deep enough to exhaust Python's recursion limit.
+    deep = "".join(f"{' ' * (i + 5)}n:\n" for i in range(950)) + f"{' ' * 955}x\n"
+    line = _edit(catalogue_copy / "daycare.yaml", "    topic: daycare\n", "    topic: daycare\n    deep:\n" + deep)
+    problems = _problems(catalogue_copy)
+    found = [int(m.group(1)) for p in problems if (m := re.search(r"daycare\.yaml:(\d+): nested more than 64 levels deep$", p))]
+    assert len(found) == 1 and line < found[0] < line + 100, problems  # where the 64th level opens
