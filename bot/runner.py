@@ -9,8 +9,9 @@ import logging
 import signal
 from pathlib import Path
 
-from bot.app import build_engine, build_matcher, open_store, purge_periodically
-from bot.catalogue import CatalogueError, load_catalogue
+from bot import app
+from bot.app import build_engine, open_store, purge_periodically
+from bot.catalogue import CatalogueError
 from bot.config import Config
 from bot.engine import Engine
 from bot.news import Broadcaster
@@ -27,9 +28,11 @@ class Runtime:
         self.config, self.catalogue_dir, self.engine, self.store = config, catalogue_dir, engine, store
 
     def reload(self) -> str:
-        """Load and validate the catalogue again; swap it in only when it is valid."""
+        """Load and validate the catalogue again; swap it in only when it is valid. Always an
+        answer, never an exception: the old catalogue keeps serving whatever goes wrong."""
+        serving = self.engine.catalogue.version
         try:
-            catalogue = load_catalogue(self.catalogue_dir)
+            catalogue, matcher = app.build_catalogue_and_matcher(self.catalogue_dir, self.config.match_threshold)
         except CatalogueError as exc:
             log.error("reload refused: the catalogue has %d problem(s); still serving %s",
                       len(exc.problems), self.engine.catalogue.version)
@@ -37,7 +40,10 @@ class Runtime:
                 log.error("  %s", problem)
             shown = "\n".join(exc.problems[:20])
             return f"Not reloaded: {len(exc.problems)} problem(s); still serving version {self.engine.catalogue.version}.\n{shown}"
-        self.engine.swap(catalogue, build_matcher(catalogue, self.config.match_threshold))
+        except Exception as exc:  # noqa: BLE001 - MemoryError, a bug: logged, answered, survived
+            log.exception("reload failed (%s); still serving %s", type(exc).__name__, serving)
+            return f"Not reloaded: {type(exc).__name__} while building the catalogue; still serving version {serving}."
+        self.engine.swap(catalogue, matcher)
         log.info("catalogue %s loaded: %d offers", catalogue.version, len(catalogue.offers))
         return f"Reloaded: version {catalogue.version}, {len(catalogue.offers)} offers, {len(catalogue.offices)} offices."
 
@@ -47,17 +53,24 @@ class Runtime:
                             for p in self.catalogue_dir.rglob("*.yaml") if p.is_file()))
 
     async def watch(self, every_s: float = 2.0) -> None:
-        """Reload when an editor changes the catalogue; a file still being written is retried."""
-        seen = self.fingerprint()
+        """Reload when an editor changes the catalogue; a file still being written is retried.
+        Nothing ends this loop but cancellation: a watcher that died silently would never load
+        a good edit again."""
+        seen: tuple | None = None
+        with contextlib.suppress(OSError):
+            seen = self.fingerprint()  # before the first await: edits from now on count
         while True:
             await asyncio.sleep(every_s)
             try:
                 now = self.fingerprint()
-            except OSError:
-                continue  # a file replaced while we looked: next round
-            if now != seen:
+                if seen is not None and now != seen:
+                    self.reload()
                 seen = now
-                self.reload()
+            except OSError:
+                pass  # a file replaced while we looked: next round
+            except Exception:  # noqa: BLE001 - say so, and keep watching
+                log.exception("catalogue watcher: an unexpected error; still serving %s, watching on",
+                              self.engine.catalogue.version)
 
     async def admin(self, command: str) -> str:
         if command == "reload":

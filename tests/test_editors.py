@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -166,6 +167,79 @@ async def test_the_running_bot_reloads_an_edited_catalogue(tmp_path):
         assert engine.catalogue.offers["intensivklasse"].text("de").title == "Intensivklasse Deutsch"
     finally:
         watcher.cancel()
+
+
+async def _until(condition, rounds: int = 500) -> bool:
+    """Let the event loop run until `condition()` holds; a bound on waiting, not a timed assertion."""
+    for _ in range(rounds):
+        if condition():
+            return True
+        await asyncio.sleep(0.02)
+    return condition()
+
+
+async def test_the_watcher_survives_a_file_that_broke_it_and_loads_the_next_good_edit(tmp_path, caplog):
+    folder, catalogue, engine, runtime = editable_runtime(tmp_path)
+    watcher = asyncio.create_task(runtime.watch(every_s=0.02))
+    await asyncio.sleep(0)  # the watcher has seen the files as they are
+    try:
+        offers = folder / "daycare.yaml"
+        original = offers.read_text(encoding="utf-8")
+        # A list as a key: a TypeError traceback in the reader used to end the watcher for good.
+        offers.write_text(original.replace("    topic: daycare\n", "    topic: daycare\n    [a, b]: 1\n", 1), encoding="utf-8")
+        assert await _until(lambda: "reload refused" in caplog.text), caplog.text
+        assert "a key must be text, not a list" in caplog.text and not watcher.done()
+        offers.write_text(original.replace("title: Kita-Platz über Kibeka suchen", "title: Kita-Platz finden", 1), encoding="utf-8")
+        assert await _until(lambda: engine.catalogue.version != catalogue.version), caplog.text
+        assert engine.catalogue.offers["kita-anmeldung"].text("de").title == "Kita-Platz finden"
+    finally:
+        watcher.cancel()
+
+
+async def test_the_watcher_logs_its_own_failure_and_keeps_watching(tmp_path, caplog, monkeypatch):
+    folder, catalogue, engine, runtime = editable_runtime(tmp_path)
+    real, calls = runtime.fingerprint, []
+
+    def failing_once() -> tuple:
+        calls.append(1)
+        if len(calls) == 2:
+            raise ValueError("a name the file system cannot encode")
+        return real()
+
+    monkeypatch.setattr(runtime, "fingerprint", failing_once)
+    watcher = asyncio.create_task(runtime.watch(every_s=0.02))
+    try:
+        assert await _until(lambda: "catalogue watcher: an unexpected error" in caplog.text)
+        school = folder / "school.yaml"
+        school.write_text(school.read_text(encoding="utf-8").replace(
+            "title: Intensivklasse und Intensivkurs Deutsch", "title: Intensivklasse Deutsch", 1), encoding="utf-8")
+        assert await _until(lambda: engine.catalogue.version != catalogue.version)
+        assert engine.catalogue.offers["intensivklasse"].text("de").title == "Intensivklasse Deutsch"
+    finally:
+        watcher.cancel()
+
+
+async def test_admin_reload_always_answers(tmp_path, monkeypatch, caplog):
+    import bot.app
+
+    folder, catalogue, engine, runtime = editable_runtime(tmp_path)
+    offers = folder / "daycare.yaml"
+    line = offers.read_text(encoding="utf-8").split("    topic: daycare\n")[0].count("\n") + 2
+    offers.write_text(offers.read_text(encoding="utf-8").replace("    topic: daycare\n", "    topic: daycare\n    [a, b]: 1\n", 1),
+                      encoding="utf-8")
+    answer = await runtime.admin("reload")
+    # The file is unreadable as a whole, so its offers' translations are reported as unknown too.
+    assert re.match(rf"Not reloaded: \d+ problem\(s\); still serving version {catalogue.version}\.\n", answer), answer
+    assert f"daycare.yaml:{line}: a key must be text, not a list: put it in quotes" in answer
+
+    def out_of_memory(*args: object) -> None:
+        raise MemoryError
+
+    shutil.copy(ROOT / "offers" / "kassel" / "daycare.yaml", offers)
+    monkeypatch.setattr(bot.app, "build_matcher", out_of_memory)
+    answer = await runtime.admin("reload")
+    assert answer == f"Not reloaded: MemoryError while building the catalogue; still serving version {catalogue.version}."
+    assert "reload failed (MemoryError)" in caplog.text and engine.catalogue is catalogue
 
 
 def test_mark_translated_clears_outdated(catalogue_copy):
