@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -134,12 +135,12 @@ async def test_reload_under_load_never_serves_an_invalid_catalogue(tmp_path):
         if round_ % 2 == 0:
             title = f"Kita-Platz über Kibeka suchen (Fassung {round_})"
             offers.write_text(original.replace("title: Kita-Platz über Kibeka suchen", f"title: {title}", 1), encoding="utf-8")
-            message = runtime.reload()
+            message = await runtime.reload()
             assert message.startswith("Reloaded"), message
             served[engine.catalogue.version] = title
         else:
             offers.write_text(original.replace("office: kita-kassel", "office: nowhere", 1), encoding="utf-8")
-            assert runtime.reload().startswith("Not reloaded")
+            assert (await runtime.reload()).startswith("Not reloaded")
         await asyncio.sleep(0.02)
     done.set()
     await asker
@@ -147,6 +148,55 @@ async def test_reload_under_load_never_serves_an_invalid_catalogue(tmp_path):
     for version, text in answers:
         assert version in served  # only valid versions ever answered
         assert served[version] in text  # and each answer is wholly from that version
+
+
+async def test_replies_keep_flowing_while_a_slow_reload_builds(tmp_path, monkeypatch):
+    """Building the matcher (seconds of CPU for a big catalogue or a learned ranker) happens off
+    the event loop: here it cannot finish before 50 questions were answered meanwhile."""
+    import bot.app
+
+    folder, catalogue, engine, runtime = editable_runtime(tmp_path)
+    building, release = threading.Event(), threading.Event()
+    real_build_matcher = bot.app.build_matcher
+
+    def slow_build_matcher(*args, **kwargs):
+        building.set()
+        release.wait(timeout=60)  # only a safety net: on the event loop this would hold every reply
+        return real_build_matcher(*args, **kwargs)
+
+    monkeypatch.setattr(bot.app, "build_matcher", slow_build_matcher)
+    offers = folder / "daycare.yaml"
+    offers.write_text(offers.read_text(encoding="utf-8").replace(
+        "title: Kita-Platz über Kibeka suchen", "title: Kita-Platz über Kibeka finden", 1), encoding="utf-8")
+    reload = asyncio.create_task(runtime.admin("reload"))
+    during: list[str] = []
+    while not reload.done() and len(during) < 50:
+        reply = engine.handle(Incoming(user="u", text="Kitaplatz bei Kibeka suchen"))
+        if building.is_set():
+            during.append(reply.version)
+        await asyncio.sleep(0)
+    release.set()
+    assert (await reload).startswith("Reloaded"), during
+    assert during == [catalogue.version] * 50  # answered, from the old catalogue, while it built
+    assert "Kibeka finden" in engine.handle(Incoming(user="u", text="Kitaplatz bei Kibeka suchen")).plain()
+
+
+async def test_a_refused_reload_logs_a_summary_not_a_line_per_problem(tmp_path, caplog):
+    folder, catalogue, engine, runtime = editable_runtime(tmp_path)
+    offers = folder / "daycare.yaml"
+    text = offers.read_text(encoding="utf-8")
+    offers.write_text(text.replace("office: kita-kassel", "office: nowhere"), encoding="utf-8")  # one per offer
+    broken = text.count("office: kita-kassel")
+    for n in range(30):
+        (folder / f"extra-{n}.yaml").write_text("offers: nothing\n", encoding="utf-8")
+    answer = await runtime.admin("reload")
+    records = [r for r in caplog.records if r.name == "bot.runner" and r.levelname == "ERROR"]
+    assert len(records) == 1, [r.getMessage() for r in records]
+    logged = records[0].getMessage()
+    assert logged.startswith(f"reload refused: {broken + 30} problem(s) in the catalogue; still serving {catalogue.version}")
+    assert len(logged.splitlines()) == 1 + 20 + 1  # the headline, the first 20, how many more
+    assert logged.endswith(f"… and {broken + 30 - 20} more (bildungslotse validate lists all)")
+    assert answer.splitlines()[1:] == [line.strip() for line in logged.splitlines()[1:]]
 
 
 async def test_the_running_bot_reloads_an_edited_catalogue(tmp_path):
