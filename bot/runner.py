@@ -67,9 +67,16 @@ class Runtime:
         return f"Reloaded: version {catalogue.version}, {len(catalogue.offers)} offers, {len(catalogue.offices)} offices."
 
     def fingerprint(self) -> tuple:
-        """Cheap change detection: names, sizes and modification times of the catalogue files."""
-        return tuple(sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns)
-                            for p in self.catalogue_dir.rglob("*.yaml") if p.is_file()))
+        """Cheap change detection: names, kinds, sizes and modification times of everything named
+        *.yaml, a broken link or a folder too (the reload then says what is wrong with it)."""
+        entries = []
+        for path in self.catalogue_dir.rglob("*.yaml"):
+            try:
+                info = path.stat()
+            except FileNotFoundError:
+                info = path.lstat()  # a broken link
+            entries.append((str(path), info.st_mode, info.st_size, info.st_mtime_ns))
+        return tuple(sorted(entries))
 
     async def watch(self, every_s: float = 2.0) -> None:
         """Reload when an editor changes the catalogue; a file still being written is retried.

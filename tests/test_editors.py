@@ -269,6 +269,19 @@ async def test_the_watcher_logs_its_own_failure_and_keeps_watching(tmp_path, cap
         watcher.cancel()
 
 
+async def test_the_watcher_notices_a_broken_link_and_says_what_it_is(tmp_path, caplog):
+    folder, catalogue, engine, runtime = editable_runtime(tmp_path)
+    watcher = asyncio.create_task(runtime.watch(every_s=0.02))
+    await asyncio.sleep(0)  # the watcher has seen the files as they are
+    try:
+        (folder / "lang" / "xx.yaml").symlink_to(folder / "gone.yaml")
+        assert await _until(lambda: "reload refused" in caplog.text), caplog.text
+        assert "xx.yaml: a broken symbolic link: point it at a file or remove it" in caplog.text
+        assert engine.catalogue is catalogue
+    finally:
+        watcher.cancel()
+
+
 async def test_admin_reload_always_answers(tmp_path, monkeypatch, caplog):
     import bot.app
 

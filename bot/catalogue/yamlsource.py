@@ -1,17 +1,21 @@
 """YAML reading that remembers line numbers, so every problem can name file:line.
 
 Catalogue and config files are written by people and, through the watcher, read by a running
-bot, so reading is bounded: the nesting depth, and no aliases (a 1 KB "billion
+bot, so reading is bounded: one file's size, the nesting depth, and no aliases (a 1 KB "billion
 laughs" file expands to gigabytes once anything walks it). A file that breaks a bound is a
 YamlError with the line to fix, like any other mistake."""
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+# 16 MiB: a translation file for ~10,000 offers (the validate benchmark writes 5,000 offers'
+# worth, about 7.5 MB); anything larger is a mistake, not a catalogue.
+MAX_FILE_BYTES = 16 * 1024 * 1024
 # Our files nest about five levels; Python's recursion limit (~1,000 frames) must never be reached.
 MAX_DEPTH = 64
 
@@ -112,12 +116,42 @@ def _first_alias_line(text: str) -> int:
     return 0
 
 
-def read_yaml(path: Path) -> Any:
-    """Parse one file; any problem becomes YamlError with the line it was found on."""
+def _read_text(path: Path, max_bytes: int) -> str:
+    """The file's text, or YamlError saying in one sentence why it is not a readable file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        info = path.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise YamlError(0, "a broken symbolic link: point it at a file or remove it") from None
+        raise YamlError(0, "the file does not exist") from None
+    except OSError as exc:
+        raise YamlError(0, f"cannot read: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise YamlError(0, "a folder, not a file: rename it (only files may end in .yaml) or move it elsewhere")
+    if not stat.S_ISREG(info.st_mode):  # a FIFO would block the reader forever
+        raise YamlError(0, "not a regular file: replace it with a YAML file")
+    too_big = f"more than {max_bytes / 2**20:g} MB: split it, or remove what does not belong in it"
+    if info.st_size > max_bytes:
+        raise YamlError(0, f"{info.st_size / 2**20:.1f} MB, {too_big}")
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(max_bytes + 1)  # never more, even if it grew since stat
+    except OSError as exc:
+        raise YamlError(0, f"cannot read: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise YamlError(0, too_big[0].upper() + too_big[1:])
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise YamlError(0, f"not UTF-8 text ({exc.reason})") from None
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise YamlError(line, f"not UTF-8 text: byte 0x{data[exc.start]:02X} in column {column} "
+                              "cannot be read; save the file as UTF-8") from None
+
+
+def read_yaml(path: Path, max_bytes: int = MAX_FILE_BYTES) -> Any:
+    """Parse one file; any problem becomes YamlError with the line it was found on."""
+    text = _read_text(path, max_bytes)
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except _AliasFound:
