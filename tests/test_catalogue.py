@@ -272,3 +272,11 @@ def test_an_absurdly_long_news_text_is_refused_with_its_line(catalogue_copy):
     problems = _problems(catalogue_copy)
     assert any(p.endswith(f"news.yaml:{line}: news 'long': 'text' [de] has 2,001 characters, more than 2,000: shorten it")
                for p in problems), problems
+
+
+def test_the_benchmarks_synthetic_catalogue_is_valid(tmp_path):
+    from bot.bench import synthetic_folder
+    from bot.catalogue import DEFAULT_CATALOGUE
+
+    count = synthetic_folder(DEFAULT_CATALOGUE, tmp_path / "synthetic", 150)
+    assert count > 100 and validate(tmp_path / "synthetic") == []  # no aliases for the copies' shared lists
