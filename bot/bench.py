@@ -76,6 +76,13 @@ def synthetic_folder(source: Path, target: Path, offers: int) -> int:
 
     import yaml
 
+    class Dumper(yaml.SafeDumper):
+        """Every copy written out: the catalogue refuses YAML aliases, which PyYAML would emit for
+        the lists the copies share."""
+
+        def ignore_aliases(self, data: object) -> bool:
+            return True
+
     shutil.copytree(source, target)
     files = [p for p in target.glob("*.yaml") if p.name not in ("catalogue.yaml", "offices.yaml", "topics.yaml", "news.yaml")]
     originals = {p: yaml.safe_load(p.read_text(encoding="utf-8"))["offers"] for p in files}
@@ -83,12 +90,12 @@ def synthetic_folder(source: Path, target: Path, offers: int) -> int:
     copies = max(1, offers // base)
     for path, items in originals.items():
         grown = [dict(item, id=f"{item['id']}-{n}" if n else item["id"]) for n in range(copies) for item in items]
-        path.write_text(yaml.safe_dump({"offers": grown}, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        path.write_text(yaml.dump({"offers": grown}, Dumper=Dumper, allow_unicode=True, sort_keys=False), encoding="utf-8")
     for lang_file in (target / "lang").glob("*.yaml"):
         data = yaml.safe_load(lang_file.read_text(encoding="utf-8"))
         data["offers"] = {f"{ident}-{n}" if n else ident: text for n in range(copies)
                           for ident, text in data["offers"].items()}
-        lang_file.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        lang_file.write_text(yaml.dump(data, Dumper=Dumper, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return base * copies
 
 

@@ -3,9 +3,13 @@ environment only, never from a file in the repository."""
 
 from __future__ import annotations
 
+import math
 import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bot.catalogue.yamlsource import LineDict, YamlError, read_yaml
 from bot.languages import LANGUAGES
@@ -70,16 +74,100 @@ class Config:
         return found
 
 
-_SCHEMA: dict[str, dict[str, type] | type] = {
-    "catalogue": str, "data_dir": str, "default_language": str,
-    "matching": {"threshold": float},
-    "privacy": {"retention_days": int},
-    "telegram": {"base_url": str, "admins": list, "username": str, "webhook": {"url": str, "listen": str, "port": int}},
-    "matrix": {"homeserver": str, "user_id": str, "command_prefix": str, "allowed_servers": list, "admins": list},
+# A check returns what is wrong with a value ("must be …, not …"), or None when it is right.
+# YAML is generous with types: `true` is an int to Python, `.nan` a float, `12.9` truncates to
+# 12 under int(); so every value is checked for its kind and its range before it is used.
+Check = Callable[[Any], str | None]
+
+MAX_RETENTION_DAYS = 3650  # ten years; far more would also overflow a date
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "empty"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a section"
+    if isinstance(value, str):
+        return f"'{value[:60]}…'" if len(value) > 60 else f"'{value}'"
+    return repr(value)
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _text(what: str = "text", pattern: str = r"\S.*") -> Check:
+    def check(value: Any) -> str | None:
+        if isinstance(value, str) and re.fullmatch(pattern, value, re.DOTALL):
+            return None
+        return f"must be {what}, not {_shown(value)}"
+    return check
+
+
+def _whole(what: str, low: int, high: int) -> Check:
+    def check(value: Any) -> str | None:
+        if _is_whole(value) and low <= value <= high:
+            return None
+        return f"must be {what} from {low} to {high}, not {_shown(value)}"
+    return check
+
+
+def _threshold(value: Any) -> str | None:
+    # The ranker's probability that anything fits; left out, the bar fitted on the examples.
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and 0 <= value <= 1:
+        return None
+    return f"must be a probability from 0 to 1 (such as 0.5), or left out for the fitted one, not {_shown(value)}"
+
+
+def _telegram_user_id(value: Any) -> bool:
+    # A quoted id ("123456789") was accepted before and is unambiguous; true, 12.9 and "²" are not ids.
+    if isinstance(value, str) and re.fullmatch(r"[0-9]+", value):
+        value = int(value)
+    return _is_whole(value) and value > 0
+
+
+def _list_of(ok: Callable[[Any], bool], what: str) -> Check:
+    def check(value: Any) -> str | None:
+        if not isinstance(value, list):
+            return f"must be a list of {what}, not {_shown(value)}"
+        for item in value:
+            if not ok(item):
+                return f"must be a list of {what}, and {_shown(item)} is not one"
+        return None
+    return check
+
+
+def _is(check: Check) -> Callable[[Any], bool]:
+    return lambda value: check(value) is None
+
+
+_URL = _text("a URL starting with https:// or http://", r"https?://\S+")
+_MATRIX_USER = _text("a Matrix user id such as '@lotse:example.org'", r"@[^:\s]+:\S+")
+_SCHEMA: dict[str, Any] = {
+    "catalogue": _text("the path of a catalogue folder"), "data_dir": _text("the path of a folder"),
+    "default_language": _text("a language code"),
+    "matching": {"threshold": _threshold},
+    "privacy": {"retention_days": _whole("a whole number of days", 1, MAX_RETENTION_DAYS)},
+    "telegram": {
+        "base_url": _URL, "username": _text("the bot's @username", r"@?\w+"),
+        "admins": _list_of(_telegram_user_id, "numeric Telegram user ids such as 123456789"),
+        "webhook": {"url": _text("an https:// URL", r"https://\S+"), "listen": _text("an address to listen on"),
+                    "port": _whole("a port number", 1, 65535)},
+    },
+    "matrix": {
+        "homeserver": _URL, "user_id": _MATRIX_USER, "command_prefix": _text("a word such as '!lotse'", r"\S+"),
+        "allowed_servers": _list_of(_is(_text("a server name", r"[^\s/]+")), "server names such as 'example.org'"),
+        "admins": _list_of(_is(_MATRIX_USER), "Matrix user ids such as '@editor:example.org'"),
+    },
 }
 
 
 def _check(node: LineDict, schema: dict, path: Path, prefix: str = "") -> None:
+    """Raise ConfigError for the first wrong setting: one sentence with file, line and fix."""
     for key, value in node.items():
         where = f"{path}:{node.line_of(key)}"
         expected = schema.get(key)
@@ -90,10 +178,8 @@ def _check(node: LineDict, schema: dict, path: Path, prefix: str = "") -> None:
             if not isinstance(value, LineDict):
                 raise ConfigError(f"{where}: '{prefix}{key}' must be a section of settings")
             _check(value, expected, path, f"{prefix}{key}.")
-        elif expected is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            continue
-        elif not isinstance(value, expected):
-            raise ConfigError(f"{where}: '{prefix}{key}' must be {expected.__name__}")
+        elif problem := expected(value):
+            raise ConfigError(f"{where}: '{prefix}{key}' {problem}")
 
 
 def load_config(path: Path | str | None = None) -> Config:
@@ -121,17 +207,14 @@ def load_config(path: Path | str | None = None) -> Config:
                           f"'{lang}' (use one of {', '.join(LANGUAGES)})")
     telegram = data.get("telegram") or {}
     matrix = data.get("matrix") or {}
-    try:
-        admins = tuple(int(a) for a in telegram.get("admins", []))
-    except (TypeError, ValueError):
-        raise ConfigError(f"{source}: telegram.admins must be a list of numeric Telegram user ids") from None
+    admins = tuple(int(a) for a in telegram.get("admins", []))  # checked above: whole numbers
     return Config(
         catalogue=(base / data["catalogue"]) if "catalogue" in data else CATALOGUE_DIR,
         data_dir=base / data.get("data_dir", "data"),
         default_language=lang,
-        match_threshold=_threshold((data.get("matching") or {}).get("threshold"), source),
+        match_threshold=(data.get("matching") or {}).get("threshold"),
         database_url=env.get(DATABASE_URL_ENV) or None,
-        retention_days=_positive((data.get("privacy") or {}).get("retention_days", 30), source, "privacy.retention_days"),
+        retention_days=(data.get("privacy") or {}).get("retention_days", 30),
         telegram=_telegram(telegram, admins, env, source),
         matrix=MatrixSettings(
             homeserver=matrix.get("homeserver"), user_id=matrix.get("user_id"),
@@ -142,18 +225,6 @@ def load_config(path: Path | str | None = None) -> Config:
         ),
         source=source,
     )
-
-
-def _threshold(value: float | None, source: Path | None) -> float | None:
-    if value is not None and not 0.0 <= value <= 1.0:  # NaN fails both comparisons
-        raise ConfigError(f"{source}: 'matching.threshold' must be a probability between 0 and 1 (or left out)")
-    return None if value is None else float(value)
-
-
-def _positive(value: int, source: Path | None, name: str) -> int:
-    if value < 1:
-        raise ConfigError(f"{source}: '{name}' must be at least 1")
-    return value
 
 
 def _telegram(section: dict, admins: tuple[int, ...], env, source: Path | None) -> TelegramSettings:

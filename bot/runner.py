@@ -7,12 +7,15 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
-from bot.app import build_engine, build_matcher, open_store, purge_periodically
-from bot.catalogue import CatalogueError, load_catalogue
+from bot import app
+from bot.app import build_engine, open_store, purge_periodically
+from bot.catalogue import Catalogue, CatalogueError
 from bot.config import Config
 from bot.engine import Engine
+from bot.matching import Matcher
 from bot.news import Broadcaster
 from bot.service import Service
 from bot.store import Store
@@ -20,48 +23,84 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 
+# How many problems a refused reload names in the log and in the admin's answer; the rest are
+# counted (a 20,000-offer file with a systematic mistake would otherwise log 180,000 lines).
+SHOWN_PROBLEMS = 20
+
+Build = Callable[[Path, Config], tuple[Catalogue, Matcher]]
+
+
 class Runtime:
     """What the transports share: the engine (swappable catalogue) and the store."""
 
-    def __init__(self, config: Config, catalogue_dir: Path, engine: Engine, store: Store) -> None:
+    def __init__(self, config: Config, catalogue_dir: Path, engine: Engine, store: Store,
+                 build: Build = app.build_catalogue_and_matcher) -> None:
         self.config, self.catalogue_dir, self.engine, self.store = config, catalogue_dir, engine, store
+        self.build = build
+        # The watcher and an admin's /reload may ask at once: one build at a time, each reading
+        # the files as they are when it starts.
+        self._reloading = asyncio.Lock()
 
-    def reload(self) -> str:
-        """Load and validate the catalogue again; swap it in only when it is valid."""
-        try:
-            catalogue = load_catalogue(self.catalogue_dir)
-        except CatalogueError as exc:
-            log.error("reload refused: the catalogue has %d problem(s); still serving %s",
-                      len(exc.problems), self.engine.catalogue.version)
-            for problem in exc.problems:
-                log.error("  %s", problem)
-            shown = "\n".join(exc.problems[:20])
-            return f"Not reloaded: {len(exc.problems)} problem(s); still serving version {self.engine.catalogue.version}.\n{shown}"
-        self.engine.swap(catalogue, build_matcher(catalogue, self.config))
+    async def reload(self) -> str:
+        """Load, validate and build the matcher in a worker thread, then swap both in on the
+        event loop, between two messages. Always an answer, never an exception: the old
+        catalogue keeps serving whatever goes wrong."""
+        async with self._reloading:
+            serving = self.engine.catalogue.version
+            try:
+                # A thread, not a process: the model's MappingProxyType tables do not pickle, and
+                # the matcher must live where it serves. The loop keeps answering meanwhile.
+                catalogue, matcher = await asyncio.to_thread(
+                    self.build, self.catalogue_dir, self.config)
+            except CatalogueError as exc:
+                count, shown = len(exc.problems), exc.problems[:SHOWN_PROBLEMS]
+                if count > len(shown):
+                    shown = [*shown, f"… and {count - len(shown)} more (bildungslotse validate lists all)"]
+                log.error("reload refused: %d problem(s) in the catalogue; still serving %s\n  %s",
+                          count, serving, "\n  ".join(shown))
+                return f"Not reloaded: {count} problem(s); still serving version {serving}.\n" + "\n".join(shown)
+            except Exception as exc:  # noqa: BLE001 - MemoryError, a bug: logged, answered, survived
+                log.exception("reload failed (%s); still serving %s", type(exc).__name__, serving)
+                return f"Not reloaded: {type(exc).__name__} while building the catalogue; still serving version {serving}."
+            self.engine.swap(catalogue, matcher)
         log.info("catalogue %s loaded: %d offers", catalogue.version, len(catalogue.offers))
         return f"Reloaded: version {catalogue.version}, {len(catalogue.offers)} offers, {len(catalogue.offices)} offices."
 
     def fingerprint(self) -> tuple:
-        """Cheap change detection: names, sizes and modification times of the catalogue files."""
-        return tuple(sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns)
-                            for p in self.catalogue_dir.rglob("*.yaml") if p.is_file()))
+        """Cheap change detection: names, kinds, sizes and modification times of everything named
+        *.yaml, a broken link or a folder too (the reload then says what is wrong with it)."""
+        entries = []
+        for path in self.catalogue_dir.rglob("*.yaml"):
+            try:
+                info = path.stat()
+            except FileNotFoundError:
+                info = path.lstat()  # a broken link
+            entries.append((str(path), info.st_mode, info.st_size, info.st_mtime_ns))
+        return tuple(sorted(entries))
 
     async def watch(self, every_s: float = 2.0) -> None:
-        """Reload when an editor changes the catalogue; a file still being written is retried."""
-        seen = self.fingerprint()
+        """Reload when an editor changes the catalogue; a file still being written is retried.
+        Nothing ends this loop but cancellation: a watcher that died silently would never load
+        a good edit again."""
+        seen: tuple | None = None
+        with contextlib.suppress(OSError):
+            seen = self.fingerprint()  # before the first await: edits from now on count
         while True:
             await asyncio.sleep(every_s)
             try:
-                now = self.fingerprint()
-            except OSError:
-                continue  # a file replaced while we looked: next round
-            if now != seen:
+                now = self.fingerprint()  # a few stat calls: cheap enough for the loop
+                if seen is not None and now != seen:
+                    await self.reload()
                 seen = now
-                self.reload()
+            except OSError:
+                pass  # a file replaced while we looked: next round
+            except Exception:  # noqa: BLE001 - say so, and keep watching
+                log.exception("catalogue watcher: an unexpected error; still serving %s, watching on",
+                              self.engine.catalogue.version)
 
     async def admin(self, command: str) -> str:
         if command == "reload":
-            return self.reload()
+            return await self.reload()
         if command == "stats":
             from bot.stats import collect, render_table
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -156,3 +157,126 @@ def test_an_outdated_translation_is_not_shown(catalogue_copy):
     _edit(catalogue_copy / "daycare.yaml", "cost: Das Portal ist kostenlos.", "cost: Das Portal kostet nichts.")
     offer = load_catalogue(catalogue_copy).offers["kita-anmeldung"]
     assert offer.text("ar").cost == "Das Portal kostet nichts."  # German is what is true now
+
+
+# -- hostile or broken files: each is one sentence with file:line, never a traceback --------------
+
+# 9 levels of 9 aliases: a few hundred bytes that expand to 9**9 (387 million) entries.
+ALIAS_BOMB = "".join(
+    f"    b{n}: &b{n} [{', '.join([f'*b{n - 1}'] * 9) if n else ', '.join(['lol'] * 9)}]\n" for n in range(9)
+)
+
+
+def test_a_yaml_alias_bomb_is_refused_at_its_line(catalogue_copy):
+    path = catalogue_copy / "parents.yaml"
+    text = path.read_text(encoding="utf-8")
+    head, rest = text.split("  - id: ", 1)
+    # Aliased into an offer's id, as in the audit: anything that walks it runs out of memory.
+    path.write_text(head + "  - lol:\n" + ALIAS_BOMB + "    id: *b8\n  - id: " + rest, encoding="utf-8")
+    alias_line = head.count("\n") + 3  # the first alias: `*b0` in the second row of the bomb
+    problems = _problems(catalogue_copy)
+    assert any(p.endswith(f"parents.yaml:{alias_line}: YAML aliases (*name) are not allowed: write the value out instead")
+               for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("key", "kind"),
+    [("[a, b]", "a list"), ("{a: 1}", "a mapping"), ("12", "a number"), ("yes", "true/false"), ("~", "empty")],
+)
+def test_a_key_that_is_not_text_is_refused_at_its_line(catalogue_copy, key, kind):
+    line = _edit(catalogue_copy / "daycare.yaml", "    topic: daycare\n", f"    topic: daycare\n    {key}: x\n") + 1
+    problems = _problems(catalogue_copy)
+    assert any(p.endswith(f"daycare.yaml:{line}: a key must be text, not {kind}: put it in quotes") for p in problems), problems
+
+
+def test_deep_nesting_is_refused_at_its_line_not_a_recursion_error(catalogue_copy):
+    # 950 levels (libyaml's own limit is 1,000): deep enough to exhaust Python's recursion limit.
+    deep = "".join(f"{' ' * (i + 5)}n:\n" for i in range(950)) + f"{' ' * 955}x\n"
+    line = _edit(catalogue_copy / "daycare.yaml", "    topic: daycare\n", "    topic: daycare\n    deep:\n" + deep)
+    problems = _problems(catalogue_copy)
+    found = [int(m.group(1)) for p in problems if (m := re.search(r"daycare\.yaml:(\d+): nested more than 64 levels deep$", p))]
+    assert len(found) == 1 and line < found[0] < line + 100, problems  # where the 64th level opens
+
+
+@pytest.mark.parametrize("where", ["x.yaml", "lang/xx.yaml", "archive/old.yaml"])
+def test_a_folder_named_yaml_is_its_own_sentence(catalogue_copy, capsys, where):
+    from bot.cli import main
+
+    (catalogue_copy / where).mkdir(parents=True)
+    assert main(["validate", str(catalogue_copy)]) == 1  # not 2, "the database does not answer"
+    out = capsys.readouterr().out.splitlines()
+    assert any(line.endswith(f"{where}: a folder, not a file: rename it (only files may end in .yaml) or move it elsewhere")
+               for line in out), out
+
+
+@pytest.mark.parametrize("where", ["x.yaml", "lang/xx.yaml", "lang/pl.yaml"])
+def test_a_broken_link_is_its_own_sentence(catalogue_copy, where):
+    link = catalogue_copy / where
+    link.unlink(missing_ok=True)
+    link.symlink_to(catalogue_copy / "gone.yaml")
+    problems = _problems(catalogue_copy)
+    assert any(p.endswith(f"{where}: a broken symbolic link: point it at a file or remove it") for p in problems), problems
+    assert not any("missing translation file" in p for p in problems), problems
+
+
+def test_a_fifo_named_yaml_does_not_block_the_reader(catalogue_copy):
+    os.mkfifo(catalogue_copy / "x.yaml")
+    assert any(p.endswith("x.yaml: not a regular file: replace it with a YAML file") for p in _problems(catalogue_copy))
+
+
+def test_a_file_that_is_not_utf8_names_the_line_of_the_first_bad_byte(catalogue_copy):
+    path = catalogue_copy / "daycare.yaml"
+    line = _edit(path, "title: Kita-Platz über Kibeka suchen", "title: Kita-Platz Xber Kibeka suchen")
+    path.write_bytes(path.read_bytes().replace(b"Platz Xber", b"Platz \xfcber", 1))  # Latin-1 "ü"
+    problems = _problems(catalogue_copy)
+    expected = f"daycare.yaml:{line}: not UTF-8 text: byte 0xFC in column 23 cannot be read; save the file as UTF-8"
+    assert any(p.endswith(expected) for p in problems), problems
+
+
+def test_a_file_over_the_size_limit_is_refused_before_it_is_parsed(catalogue_copy):
+    from bot.catalogue.yamlsource import MAX_FILE_BYTES
+
+    (catalogue_copy / "huge.yaml").write_text("#" * (MAX_FILE_BYTES + 1), encoding="utf-8")
+    problems = _problems(catalogue_copy)
+    assert any(p.endswith("huge.yaml: 16.0 MB, more than 16 MB: split it, or remove what does not belong in it")
+               for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "message"),
+    [
+        ("daycare.yaml", "summary: Im Portal Kibeka", "summary: " + "x" * 50_000 + " Im Portal Kibeka",
+         "offer 'kita-anmeldung': 'summary' has 50,234 characters, more than 2,000: shorten it"),
+        ("daycare.yaml", "title: Kita-Platz über Kibeka suchen", "title: " + "Kita " * 100,
+         "offer 'kita-anmeldung': 'title' has 499 characters, more than 300: shorten it"),
+        ("daycare.yaml", "keywords: [kita,", "keywords: [" + "k" * 101 + ", kita,",
+         "offer 'kita-anmeldung': an entry of 'keywords' has 101 characters, more than 100: shorten it"),
+        ("lang/ar.yaml", "    summary: ", "    summary: " + "ب" * 2001 + " ",
+         "[ar]: 'summary' has "),
+        ("topics.yaml", "    de: [deutschkurs,", "    de: [" + "d" * 101 + ", deutschkurs,",
+         "topic 'language-course': 'synonyms' [de] has 101 characters, more than 100: shorten it"),
+    ],
+)
+def test_an_absurdly_long_field_is_refused_with_its_line(catalogue_copy, file, old, new, message):
+    line = _edit(catalogue_copy / file, old, new)
+    problems = _problems(catalogue_copy)
+    assert any(f"{file}:{line}: " in p and message in p for p in problems), problems
+
+
+def test_an_absurdly_long_news_text_is_refused_with_its_line(catalogue_copy):
+    path = catalogue_copy / "news.yaml"
+    text = path.read_text(encoding="utf-8").replace("news: []", "news:\n  - id: long\n    topic: daycare\n    date: 2027-01-10\n"
+                                                  "    title: {de: Neu}\n    text: {de: " + "x" * 2001 + "}\n    source: https://kassel.de\n")
+    path.write_text(text, encoding="utf-8")
+    line = text.split("\n").index("    text: {de: " + "x" * 2001 + "}") + 1
+    problems = _problems(catalogue_copy)
+    assert any(p.endswith(f"news.yaml:{line}: news 'long': 'text' [de] has 2,001 characters, more than 2,000: shorten it")
+               for p in problems), problems
+
+
+def test_the_benchmarks_synthetic_catalogue_is_valid(tmp_path):
+    from bot.bench import synthetic_folder
+    from bot.catalogue import DEFAULT_CATALOGUE
+
+    count = synthetic_folder(DEFAULT_CATALOGUE, tmp_path / "synthetic", 150)
+    assert count > 100 and validate(tmp_path / "synthetic") == []  # no aliases for the copies' shared lists

@@ -83,7 +83,7 @@ def test_missing_catalogue_gives_a_clear_message(tmp_path):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("matching: {threshold: high}\n", "'matching.threshold' must be float"),
+        ("matching: {threshold: high}\n", "'matching.threshold' must be a number"),
         ("colour: blue\n", "unknown setting 'colour'"),
         ("default_language: xx\n", "unknown default_language 'xx'"),
         ("telegram: [\n", "YAML syntax"),

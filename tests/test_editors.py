@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -133,12 +135,12 @@ async def test_reload_under_load_never_serves_an_invalid_catalogue(tmp_path):
         if round_ % 2 == 0:
             title = f"Kita-Platz über Kibeka suchen (Fassung {round_})"
             offers.write_text(original.replace("title: Kita-Platz über Kibeka suchen", f"title: {title}", 1), encoding="utf-8")
-            message = runtime.reload()
+            message = await runtime.reload()
             assert message.startswith("Reloaded"), message
             served[engine.catalogue.version] = title
         else:
             offers.write_text(original.replace("office: kita-kassel", "office: nowhere", 1), encoding="utf-8")
-            assert runtime.reload().startswith("Not reloaded")
+            assert (await runtime.reload()).startswith("Not reloaded")
         await asyncio.sleep(0.02)
     done.set()
     await asker
@@ -146,6 +148,55 @@ async def test_reload_under_load_never_serves_an_invalid_catalogue(tmp_path):
     for version, text in answers:
         assert version in served  # only valid versions ever answered
         assert served[version] in text  # and each answer is wholly from that version
+
+
+async def test_replies_keep_flowing_while_a_slow_reload_builds(tmp_path, monkeypatch):
+    """Building the matcher (seconds of CPU for a big catalogue or a learned ranker) happens off
+    the event loop: here it cannot finish before 50 questions were answered meanwhile."""
+    import bot.app
+
+    folder, catalogue, engine, runtime = editable_runtime(tmp_path)
+    building, release = threading.Event(), threading.Event()
+    real_build_matcher = bot.app.build_matcher
+
+    def slow_build_matcher(*args, **kwargs):
+        building.set()
+        release.wait(timeout=60)  # only a safety net: on the event loop this would hold every reply
+        return real_build_matcher(*args, **kwargs)
+
+    monkeypatch.setattr(bot.app, "build_matcher", slow_build_matcher)
+    offers = folder / "daycare.yaml"
+    offers.write_text(offers.read_text(encoding="utf-8").replace(
+        "title: Kita-Platz über Kibeka suchen", "title: Kita-Platz über Kibeka finden", 1), encoding="utf-8")
+    reload = asyncio.create_task(runtime.admin("reload"))
+    during: list[str] = []
+    while not reload.done() and len(during) < 50:
+        reply = engine.handle(Incoming(user="u", text="Kitaplatz bei Kibeka suchen"))
+        if building.is_set():
+            during.append(reply.version)
+        await asyncio.sleep(0)
+    release.set()
+    assert (await reload).startswith("Reloaded"), during
+    assert during == [catalogue.version] * 50  # answered, from the old catalogue, while it built
+    assert "Kibeka finden" in engine.handle(Incoming(user="u", text="Kitaplatz bei Kibeka suchen")).plain()
+
+
+async def test_a_refused_reload_logs_a_summary_not_a_line_per_problem(tmp_path, caplog):
+    folder, catalogue, engine, runtime = editable_runtime(tmp_path)
+    offers = folder / "daycare.yaml"
+    text = offers.read_text(encoding="utf-8")
+    offers.write_text(text.replace("office: kita-kassel", "office: nowhere"), encoding="utf-8")  # one per offer
+    broken = text.count("office: kita-kassel")
+    for n in range(30):
+        (folder / f"extra-{n}.yaml").write_text("offers: nothing\n", encoding="utf-8")
+    answer = await runtime.admin("reload")
+    records = [r for r in caplog.records if r.name == "bot.runner" and r.levelname == "ERROR"]
+    assert len(records) == 1, [r.getMessage() for r in records]
+    logged = records[0].getMessage()
+    assert logged.startswith(f"reload refused: {broken + 30} problem(s) in the catalogue; still serving {catalogue.version}")
+    assert len(logged.splitlines()) == 1 + 20 + 1  # the headline, the first 20, how many more
+    assert logged.endswith(f"… and {broken + 30 - 20} more (bildungslotse validate lists all)")
+    assert answer.splitlines()[1:] == [line.strip() for line in logged.splitlines()[1:]]
 
 
 async def test_the_running_bot_reloads_an_edited_catalogue(tmp_path):
@@ -166,6 +217,92 @@ async def test_the_running_bot_reloads_an_edited_catalogue(tmp_path):
         assert engine.catalogue.offers["intensivklasse"].text("de").title == "Intensivklasse Deutsch"
     finally:
         watcher.cancel()
+
+
+async def _until(condition, rounds: int = 500) -> bool:
+    """Let the event loop run until `condition()` holds; a bound on waiting, not a timed assertion."""
+    for _ in range(rounds):
+        if condition():
+            return True
+        await asyncio.sleep(0.02)
+    return condition()
+
+
+async def test_the_watcher_survives_a_file_that_broke_it_and_loads_the_next_good_edit(tmp_path, caplog):
+    folder, catalogue, engine, runtime = editable_runtime(tmp_path)
+    watcher = asyncio.create_task(runtime.watch(every_s=0.02))
+    await asyncio.sleep(0)  # the watcher has seen the files as they are
+    try:
+        offers = folder / "daycare.yaml"
+        original = offers.read_text(encoding="utf-8")
+        # A list as a key: a TypeError traceback in the reader used to end the watcher for good.
+        offers.write_text(original.replace("    topic: daycare\n", "    topic: daycare\n    [a, b]: 1\n", 1), encoding="utf-8")
+        assert await _until(lambda: "reload refused" in caplog.text), caplog.text
+        assert "a key must be text, not a list" in caplog.text and not watcher.done()
+        offers.write_text(original.replace("title: Kita-Platz über Kibeka suchen", "title: Kita-Platz finden", 1), encoding="utf-8")
+        assert await _until(lambda: engine.catalogue.version != catalogue.version), caplog.text
+        assert engine.catalogue.offers["kita-anmeldung"].text("de").title == "Kita-Platz finden"
+    finally:
+        watcher.cancel()
+
+
+async def test_the_watcher_logs_its_own_failure_and_keeps_watching(tmp_path, caplog, monkeypatch):
+    folder, catalogue, engine, runtime = editable_runtime(tmp_path)
+    real, calls = runtime.fingerprint, []
+
+    def failing_once() -> tuple:
+        calls.append(1)
+        if len(calls) == 2:
+            raise ValueError("a name the file system cannot encode")
+        return real()
+
+    monkeypatch.setattr(runtime, "fingerprint", failing_once)
+    watcher = asyncio.create_task(runtime.watch(every_s=0.02))
+    try:
+        assert await _until(lambda: "catalogue watcher: an unexpected error" in caplog.text)
+        school = folder / "school.yaml"
+        school.write_text(school.read_text(encoding="utf-8").replace(
+            "title: Intensivklasse und Intensivkurs Deutsch", "title: Intensivklasse Deutsch", 1), encoding="utf-8")
+        assert await _until(lambda: engine.catalogue.version != catalogue.version)
+        assert engine.catalogue.offers["intensivklasse"].text("de").title == "Intensivklasse Deutsch"
+    finally:
+        watcher.cancel()
+
+
+async def test_the_watcher_notices_a_broken_link_and_says_what_it_is(tmp_path, caplog):
+    folder, catalogue, engine, runtime = editable_runtime(tmp_path)
+    watcher = asyncio.create_task(runtime.watch(every_s=0.02))
+    await asyncio.sleep(0)  # the watcher has seen the files as they are
+    try:
+        (folder / "lang" / "xx.yaml").symlink_to(folder / "gone.yaml")
+        assert await _until(lambda: "reload refused" in caplog.text), caplog.text
+        assert "xx.yaml: a broken symbolic link: point it at a file or remove it" in caplog.text
+        assert engine.catalogue is catalogue
+    finally:
+        watcher.cancel()
+
+
+async def test_admin_reload_always_answers(tmp_path, monkeypatch, caplog):
+    import bot.app
+
+    folder, catalogue, engine, runtime = editable_runtime(tmp_path)
+    offers = folder / "daycare.yaml"
+    line = offers.read_text(encoding="utf-8").split("    topic: daycare\n")[0].count("\n") + 2
+    offers.write_text(offers.read_text(encoding="utf-8").replace("    topic: daycare\n", "    topic: daycare\n    [a, b]: 1\n", 1),
+                      encoding="utf-8")
+    answer = await runtime.admin("reload")
+    # The file is unreadable as a whole, so its offers' translations are reported as unknown too.
+    assert re.match(rf"Not reloaded: \d+ problem\(s\); still serving version {catalogue.version}\.\n", answer), answer
+    assert f"daycare.yaml:{line}: a key must be text, not a list: put it in quotes" in answer
+
+    def out_of_memory(*args: object) -> None:
+        raise MemoryError
+
+    shutil.copy(ROOT / "offers" / "kassel" / "daycare.yaml", offers)
+    monkeypatch.setattr(bot.app, "build_matcher", out_of_memory)
+    answer = await runtime.admin("reload")
+    assert answer == f"Not reloaded: MemoryError while building the catalogue; still serving version {catalogue.version}."
+    assert "reload failed (MemoryError)" in caplog.text and engine.catalogue is catalogue
 
 
 def test_mark_translated_clears_outdated(catalogue_copy):

@@ -54,6 +54,13 @@ EXAMPLE_CHARS = (2, 400)  # an example question: at least a word, at most a long
 OFFER_TEXT_REQUIRED = ("title", "summary", "who", "cost", "desk")
 OFFICE_TEXT_KEYS = {"status", "source_hash", "name", "hours"}
 
+# Characters per field. A card is one chat message (Telegram: 4,096 characters in all), so a
+# longer field is a paste gone wrong; unbounded, one 50 MB summary would be held, indexed and sent.
+LONG_TEXT = 2000
+FIELD_LIMITS = {"title": 300, "name": 300, "desk": 500, "hours": 300, "address": 300,
+                "phone": 100, "email": 300, "keywords": 100, "districts": 100, "languages": 10,
+                "names": 100, "synonyms": 100, "false_friends": 200}
+
 
 class CatalogueError(Exception):
     """The catalogue has problems; `problems` holds one line per problem."""
@@ -66,6 +73,7 @@ class CatalogueError(Exception):
 @dataclass(slots=True)
 class _Report:
     problems: list[str]
+    read: set[Path] = field(default_factory=set)  # files already read (and reported on)
     # Every example question seen so far, normalised: where it stands and what it was for,
     # so that one question taught as two different answers is reported at both places.
     examples: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -136,7 +144,10 @@ class _FileChecker:
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             self.problem(key, f"'{key}' must be text")
             return None
-        return str(value).strip()
+        if len(text := str(value).strip()) > (limit := FIELD_LIMITS.get(key, LONG_TEXT)):
+            self.problem(key, f"'{key}' has {len(text):,} characters, more than {limit:,}: shorten it")
+            return None
+        return text
 
     def texts(self, key: str) -> tuple[str, ...]:
         value = self.node.get(key)
@@ -145,7 +156,12 @@ class _FileChecker:
         if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
             self.problem(key, f"'{key}' must be a list of texts")
             return ()
-        return tuple(str(v).strip() for v in value if str(v).strip())
+        texts = tuple(str(v).strip() for v in value if str(v).strip())
+        limit = FIELD_LIMITS.get(key, LONG_TEXT)
+        if (longest := max((len(t) for t in texts), default=0)) > limit:
+            self.problem(key, f"an entry of '{key}' has {longest:,} characters, more than {limit:,}: shorten it")
+            return ()
+        return texts
 
     def examples(self, lang: str, target: str) -> tuple[str, ...]:
         """The `examples` list: each a question of sensible length, none taught twice."""
@@ -226,6 +242,7 @@ def _mapping_list(report: _Report, path: Path, data: Any, key: str) -> list[Line
 
 
 def _read(report: _Report, path: Path) -> Any:
+    report.read.add(path)
     try:
         return read_yaml(path)
     except YamlError as exc:
@@ -233,6 +250,16 @@ def _read(report: _Report, path: Path) -> Any:
     except OSError as exc:
         report.add(path, 0, "", f"cannot read: {exc.strerror or exc}")
     return None
+
+
+def _check_lengths(report: _Report, path: Path, subject: str, table: LineDict, key: str) -> None:
+    """Texts per language (topic names and synonyms, false friends, news) within the field's limit."""
+    limit = FIELD_LIMITS.get(key, LONG_TEXT)
+    for lang, value in table.items():
+        longest = max((len(str(v)) for v in (value if isinstance(value, list) else [value])), default=0)
+        if longest > limit:
+            report.add(path, table.line_of(lang), subject,
+                       f"'{key}' [{lang}] has {longest:,} characters, more than {limit:,}: shorten it")
 
 
 def _check_id(check: _FileChecker, seen: dict[str, str], kind: str) -> str | None:
@@ -416,7 +443,7 @@ def _load_translations(report: _Report, folder: Path, languages: Iterable[str],
         if lang == SOURCE_LANGUAGE:
             continue
         path = folder / "lang" / f"{lang}.yaml"
-        if not path.exists():
+        if not os.path.lexists(path):  # a broken link is not missing: _read says what it is
             report.add(path, 0, "", f"missing translation file for language '{lang}'")
             continue
         data = _read(report, path)
@@ -513,6 +540,7 @@ def _load_false_friends(report: _Report, path: Path, data: Any) -> dict[str, tup
             report.add(path, table.line_of(lang), "false_friends", f"'{lang}' must be a list of phrases")
         else:
             found[lang] = tuple(p.strip() for p in phrases if p.strip())
+    _check_lengths(report, path, "false_friends", table, "false_friends")
     return found
 
 
@@ -546,10 +574,11 @@ def _load_topics(report: _Report, folder: Path, languages: tuple[str, ...]) -> t
             terms = synonyms.get(lang)
             if not isinstance(terms, list) or not terms or not all(isinstance(t, (str, int)) for t in terms):
                 check.problem("synonyms", f"missing '{lang}' synonyms")
-        for table in (names, synonyms):
+        for key, table in (("names", names), ("synonyms", synonyms)):
             for lang in table:
                 if lang not in LANGUAGES:
                     report.add(path, table.line_of(lang), check.subject, f"unknown language '{lang}'")
+            _check_lengths(report, path, check.subject, table, key)
         examples = _topic_examples(report, path, node, check.subject, f"topic {ident}")
         if ident:
             topics[ident] = Topic(
@@ -635,7 +664,7 @@ def _load_notices(report: _Report, folder: Path, translations: dict[str, tuple[P
 
 def _load_news(report: _Report, folder: Path) -> tuple[NewsItem, ...]:
     path = folder / NEWS_FILE
-    if not path.exists():
+    if not os.path.lexists(path):
         return ()
     data = _read(report, path)
     if isinstance(data, LineDict) and data.get("news") in (None, []):
@@ -662,17 +691,31 @@ def _load_news(report: _Report, folder: Path) -> tuple[NewsItem, ...]:
             for lang in table:
                 if lang not in LANGUAGES:
                     check.problem(key, f"unknown language '{lang}'")
+            _check_lengths(report, path, check.subject, table, key)
             tables[key] = MappingProxyType({k: str(v) for k, v in table.items() if k in LANGUAGES})
         if ident and topic in TOPICS and day and source and SOURCE_LANGUAGE in tables["title"] and SOURCE_LANGUAGE in tables["text"]:
             items.append(NewsItem(ident, topic, day, tables["title"], tables["text"], source))
     return tuple(items)
 
 
+def _stray_entries(report: _Report, folder: Path) -> None:
+    """A folder, broken link or device named *.yaml that no step above read: each its own sentence
+    (it would otherwise surface as a bare OSError far from the catalogue)."""
+    for path in sorted(folder.rglob("*.yaml")):
+        if path not in report.read and not path.is_file():
+            _read(report, path)
+
+
 def _fingerprint(folder: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(folder.rglob("*.yaml")):
+        if not path.is_file():  # reported by _stray_entries
+            continue
         digest.update(str(path.relative_to(folder)).encode())
-        digest.update(path.read_bytes())
+        try:
+            digest.update(path.read_bytes())
+        except OSError:  # replaced while we read: the watcher sees the change and reloads
+            digest.update(b"\0unreadable")
     return digest.hexdigest()[:12]
 
 
@@ -691,6 +734,7 @@ def load_catalogue(folder: Path | str) -> Catalogue:
     topics, false_friends = _load_topics(report, folder, languages)
     news = _load_news(report, folder)
     notices, notice_offers = _load_notices(report, folder, notice_tables, set(offers))
+    _stray_entries(report, folder)
     for ident in meta["fallback_offers"]:
         if ident not in offers:
             line = meta_node.line_of("fallback_offers") if meta_node else 0
