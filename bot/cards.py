@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import quote_plus
 
+from bot import numbers
 from bot.catalogue import Catalogue, Offer, Office
 from bot.languages import native_name
 from bot.matching.normalise import tokens
 from bot.reply import Button, Location
-from bot.text import Line, Span, bold, fact, link, plain
+from bot.sentences import first_sentence
+from bot.text import Line, Span, bold, fact, link, plain, shorten
 
 Gettext = Callable[[str], str]
 
@@ -18,14 +20,35 @@ def _labelled(icon: str, label: str, *value: Span) -> Line:
     return (plain(f"{icon} {label}: "), *value)
 
 
-def offer_lines(offer: Offer, office: Office, lang: str, _: Gettext) -> list[Line]:
+def offer_lines(offer: Offer, catalogue: Catalogue, lang: str, _: Gettext, ages: tuple[float, ...] = ()) -> list[Line]:
+    """One phone screen: what it is (one sentence), for whom (and whether the age someone gave
+    fits), the cost, what a rule that concerns it says first, and the next step. The whole
+    description, the conditions, the office's contact, the map, what to bring and the desk
+    sentence are one button away."""
     text = offer.text(lang)
-    lines: list[Line] = [(bold(text.title),), (plain(text.summary),)]
-    lines.append(_labelled("👥", _("For"), plain(text.who)))
-    lines.append(_labelled("💶", _("Cost"), plain(text.cost)))
+    lines: list[Line] = [(bold(text.title),), (plain(numbers.localise(first_sentence(text.summary), lang)),)]
+    lines.append(_labelled("👥", _("For"), plain(numbers.localise(text.who, lang))))
+    fitting = [age for age in ages if offer.fits_age(age)]
+    if fitting and offer.ages:
+        lines.append((plain("✅ " + _("Fits the age you gave ({age}).").format(age=numbers.decimal(fitting[0], lang))),))
+    lines.append(_labelled("💶", _("Cost"), plain(numbers.localise(text.cost, lang))))
+    for ident in offer.notices:
+        lines.append((plain("⚠️ " + numbers.localise(first_sentence(catalogue.notices[ident].text(lang)), lang)),))
+    if text.next:
+        lines.append(_labelled("➡️", _("Next step"), plain(numbers.localise(text.next, lang))))
+    return lines
+
+
+def details_lines(offer: Offer, catalogue: Catalogue, lang: str, _: Gettext) -> list[Line]:
+    """Everything the card leaves out: the whole description, conditions, rules, links."""
+    text = offer.text(lang)
+    lines: list[Line] = [(bold(text.title),), (plain(numbers.localise(text.summary, lang)),)]
     if text.conditions:
-        lines.append(_labelled("⚠️", _("Please note"), plain(text.conditions)))
-    lines.extend(office_lines(office, lang, _))
+        lines.append(_labelled("⚠️", _("Please note"), plain(numbers.localise(text.conditions, lang))))
+    for ident in offer.notices:
+        lines.append((plain("⚠️ " + numbers.localise(catalogue.notices[ident].text(lang), lang)),))
+    for url in offer.links:
+        lines.append(_labelled("🔗", _("More information"), link(url, url)))
     return lines
 
 
@@ -100,14 +123,25 @@ SHARE = "share:"  # a transport that can make a link of it turns this button int
 
 def offer_buttons(offer: Offer, office: Office, lang: str, _: Gettext) -> tuple[tuple[Button, ...], ...]:
     ident = offer.id
-    row1 = [Button(_("Contact"), f"o:{ident}:contact")]
+    row1 = [Button("📞 " + _("Contact"), f"o:{ident}:contact")]
     if office.address or office.coordinates:
-        row1.append(Button(_("Map"), f"o:{ident}:map"))
-    row1.append(Button(_("What to bring"), f"o:{ident}:bring"))
-    row2 = [Button(_("Sentence for the desk"), f"o:{ident}:desk"),
-            Button(_("More like this"), f"o:{ident}:more"),
-            Button(_("Share"), f"{SHARE}{lang}-o-{ident}")]
-    return (tuple(row1), tuple(row2))
+        row1.append(Button("🗺 " + _("Map"), f"o:{ident}:map"))
+    if offer.text(lang).bring:
+        row1.append(Button("📄 " + _("What to bring"), f"o:{ident}:bring"))
+    row2 = [Button("🗣 " + _("Sentence for the desk"), f"o:{ident}:desk"),
+            Button("ℹ️ " + _("Details"), f"o:{ident}:details")]
+    row3 = [Button(_("More like this"), f"o:{ident}:more"), Button(_("Share"), f"{SHARE}{lang}-o-{ident}")]
+    return (tuple(row1), tuple(row2), tuple(row3))
+
+
+def also_buttons(catalogue: Catalogue, others: tuple[str, ...], lang: str, _: Gettext) -> tuple[tuple[Button, ...], ...]:
+    """The other offers that fit, as buttons under the answer rather than more text."""
+    return tuple((Button(shorten(_("Also: {title}").format(title=catalogue.offers[i].text(lang).title)),
+                         f"o:{i}:card"),) for i in others)
+
+
+def offer_button(catalogue: Catalogue, ident: str, lang: str, prefix: str = "") -> Button:
+    return Button(shorten(prefix + catalogue.offers[ident].text(lang).title), f"o:{ident}:card")
 
 
 def topic_buttons(catalogue: Catalogue, lang: str) -> tuple[tuple[Button, ...], ...]:

@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     done.add_argument("ids", nargs="+", help="offer or office ids")
     old_ = sub.add_parser("stale", help="offices and offers not verified for a while, the most used first")
     old_.add_argument("--months", type=int, default=12)
+    embed = sub.add_parser("embed", help="compute the sentence embeddings of a catalogue's questions and texts "
+                                          "and write them into its folder (shipped, so that no installation must)")
+    embed.add_argument("path", nargs="?", help="catalogue folder (default: the embedded one)")
     cover = sub.add_parser("coverage", help="which texts exist in which language (missing, draft, reviewed)")
     cover.add_argument("path", nargs="?", help="catalogue folder (default: the embedded one)")
     stats = sub.add_parser("stats", help="questions, answers, feedback and link use per week, topic and language")
@@ -87,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             return _validate(Path(args.path) if args.path else catalogue)
         if args.command in ("link", "preview", "stale", "poster", "mark-translated"):
             return _editors(config, catalogue, args)
+        if args.command == "embed":
+            return _embed(config, Path(args.path) if args.path else catalogue)
         if args.command == "coverage":
             from bot.catalogue.coverage import measure, report
 
@@ -155,6 +160,18 @@ def _validate(path: Path) -> int:
     return 0
 
 
+def _embed(config: Config, folder: Path) -> int:
+    from bot.app import build_catalogue_and_matcher
+
+    _, matcher = build_catalogue_and_matcher(folder, config)
+    written = matcher.ship_embeddings()
+    if written is None:
+        print("bildungslotse: the sentence encoder is not available; nothing written", file=sys.stderr)
+        return 2
+    print(f"{written}: {written.stat().st_size // 1024} KB")
+    return 0
+
+
 def _run(config: Config, catalogue: Path) -> int:
     if not config.platforms:
         print(f"bildungslotse: no platform is configured. Set {TELEGRAM_TOKEN_ENV} for Telegram, or "
@@ -182,18 +199,77 @@ def _ask(engine, args: argparse.Namespace) -> int:
         }, ensure_ascii=False)
 
     if args.explain:
-        question = " ".join(args.question)
-        votes = engine.matcher.explain(question, args.lang)
-        for target, words in sorted(votes.items(), key=lambda kv: -sum(v for _, v in kv[1])):
-            print(f"{target[0]}:{target[1]:<28} {sum(v for _, v in words):5.2f}  " +
-                  ", ".join(f"{w} {v:.2f}" for w, v in words[:6]))
+        print(_explanation(engine.matcher.explain(" ".join(args.question), args.lang), engine.catalogue))
         return 0
     if args.question == ["-"]:
-        for index, line in enumerate(sys.stdin):
-            print(answer(line.rstrip("\n"), index), flush=True)
+        from bot.engine import clean
+
+        # In batches, so the sentence encoder embeds the questions that need it together.
+        index = 0
+        for batch in _batches(sys.stdin, BATCH):
+            engine.matcher.match_many([clean(q) for q in batch], args.lang)
+            for question in batch:
+                print(answer(question, index), flush=True)
+                index += 1
         return 0
     print(answer(" ".join(args.question), 0))
     return 0
+
+
+BATCH = 64
+
+
+def _batches(lines, size: int):
+    """Lines as they come, grouped: whatever has arrived (up to `size`) goes together, so a
+    pipe of a thousand questions is embedded in batches while a person or program sending one
+    line at a time still gets each answer at once."""
+    import queue
+    import threading
+
+    waiting: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        for line in lines:
+            waiting.put(line)
+        waiting.put(None)
+
+    threading.Thread(target=read, daemon=True, name="stdin").start()
+    while True:
+        first = waiting.get()
+        if first is None:
+            return
+        batch = [first]
+        while len(batch) < size:
+            try:
+                line = waiting.get_nowait()
+            except queue.Empty:
+                break
+            if line is None:
+                yield [b.rstrip("\n") for b in batch]
+                return
+            batch.append(line)
+        yield [b.rstrip("\n") for b in batch]
+
+
+def _explanation(found: dict, catalogue) -> str:
+    """What each signal thought, and what the fusion made of it, for an editor."""
+    result = found["result"]
+    out = [f"language: {result.language} (confidence {result.detection.confidence:.2f})",
+           f"ages stated: {', '.join(f'{a:g}' for a in result.people.ages) or '-'}; "
+           f"a child named: {result.people.child}; another adult named: {result.people.other_adult}",
+           f"stage: {'fast (keywords, classifier)' if result.fast else 'full (with the sentence encoder)'}"]
+    for name, ranked in found["signals"].items():
+        out.append(f"{name}: " + ", ".join(f"{offer} {score:g}" if offer else f"{score:g}" for offer, score in ranked))
+    out.append("fused: " + ", ".join(f"{m.offer} {m.score:g}" for m in result.matches[:4]))
+    verdict = "answers with the first" if result.fits else "says nothing fits"
+    out.append(f"decision: {verdict} (bar {found['threshold']:.2f})")
+    words = sorted(found["words"].items(), key=lambda kv: -sum(v for _, v in kv[1]))[:6]
+    for (kind, ident), voted in words:
+        label = "topic" if kind == "t" else "offer"
+        out.append(f"  keywords for {label} {ident}: " + ", ".join(f"{w} {v:.2f}" for w, v in voted[:6]))
+    for scorer, weights in found["weights"].items():
+        out.append(f"weights of the {scorer} scorer: " + ", ".join(f"{k} {v:+.2f}" for k, v in weights.items()))
+    return "\n".join(out)
 
 
 async def _chat(config: Config, engine) -> int:

@@ -73,32 +73,51 @@ def preview(engine: Engine, offer: str, languages: list[str]) -> str:
 
 
 async def stale(catalogue: Catalogue, config: Config, months: int, today: date | None = None) -> str:
-    """Offices and offers not verified for `months`, the most asked-for first (from the store)."""
+    """Offices and offers whose source is older than `months` (or undated), or not verified
+    for that long, the most asked-for first (from the store). A fact checked yesterday on a
+    page from 2016 is as old as the page."""
     from bot.app import open_store
 
-    cutoff = (today or date.today()) - timedelta(days=round(months * 30.44))
+    day = today or date.today()
+    cutoff = day - timedelta(days=round(months * 30.44))
     store = await open_store(config)
     try:
-        rows = await store.event_rows((today or date.today()) - timedelta(days=365))
+        rows = await store.event_rows(day - timedelta(days=365))
     finally:
         await store.close()
     sent_to = Counter(r.offer for r in rows if r.kind == "question" and r.offer)
-    per_office = Counter()
+    per_office: Counter[str] = Counter()
     for ident, count in sent_to.items():
         if ident in catalogue.offers:
             per_office[catalogue.offers[ident].office] += count
     items = []
-    for offer in catalogue.offers.values():
-        if offer.last_verified is None or offer.last_verified < cutoff:
-            items.append((sent_to[offer.id], "offer", offer.id, offer.last_verified))
-    for office in catalogue.offices.values():
-        if office.last_verified is None or office.last_verified < cutoff:
-            items.append((per_office[office.id], "office", office.id, office.last_verified))
+    for kind, entries, counts in (("offer", catalogue.offers.values(), sent_to),
+                                  ("office", catalogue.offices.values(), per_office)):
+        for item in entries:
+            dated = source_day(item.source_date)
+            old_source = dated is None or dated < cutoff
+            unchecked = item.last_verified is None or item.last_verified < cutoff
+            if old_source or unchecked:
+                items.append((counts[item.id], kind, item.id, item.source_date or "undated", item.last_verified))
     items.sort(key=lambda item: (-item[0], item[1], item[2]))
-    lines = [f"{'sent to':>8}  {'kind':6}  {'id':34}  last verified"]
-    lines += [f"{n:>8}  {kind:6}  {ident:34}  {when or 'never'}" for n, kind, ident, when in items]
+    lines = [f"{'sent to':>8}  {'kind':6}  {'id':34}  {'source of':10}  last verified"]
+    lines += [f"{n:>8}  {kind:6}  {ident:34}  {source:10}  {when or 'never'}" for n, kind, ident, source, when in items]
     lines.append(f"stale={len(items)} months={months} cutoff={cutoff}")
     return "\n".join(lines)
+
+
+def source_day(value: str | None) -> date | None:
+    """The last day a source date (YYYY, YYYY-MM, YYYY-MM-DD) can mean: a page of 2019 counts
+    as of the end of 2019."""
+    if not value:
+        return None
+    parts = [int(p) for p in value.split("-")]
+    if len(parts) == 1:
+        return date(parts[0], 12, 31)
+    if len(parts) == 2:
+        following = date(parts[0] + parts[1] // 12, parts[1] % 12 + 1, 1)
+        return following - timedelta(days=1)
+    return date(*parts)
 
 
 def mark_translated(folder: Path, catalogue: Catalogue, lang: str, idents: list[str]) -> int:

@@ -12,7 +12,7 @@ import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
-from bot import cards
+from bot import cards, clarify, firststeps
 from bot.catalogue import Catalogue
 from bot.i18n import translator
 from bot.languages import DEFAULT_LANGUAGE, LANGUAGES, is_rtl, native_name, normalise_code
@@ -32,7 +32,8 @@ from bot.reply import (
 from bot.text import Line, Span, bold, plain
 
 MAX_QUESTION = 1000  # characters looked at; the rest of a very long message is ignored
-SHOWN = 3  # offers per answer
+SHOWN = 5  # offers per list ("more like this", a topic's offers are all listed)
+ALSO = 2  # other fitting offers shown as buttons under an answer
 CONFIDENT = 0.6  # detection confidence above which the message's language wins over the hint
 # Deep-link payloads (Telegram allows 64 characters of A-Za-z0-9_-): a language, then a topic or an
 # offer, then optionally the index of a district: "ar", "ar-daycare", "ar-o-kita-anmeldung", "ar-daycare_d10".
@@ -45,6 +46,9 @@ class Session:
     last: str | None = None  # language of the last reply
     results: tuple[str, ...] = ()  # offers ranked for the last question, for "more"
     shown: int = 0
+    ages: tuple[float, ...] = ()  # ages the last question stated (a card says whether they fit)
+    pending: str | None = None  # the kind of the question asked back ("who", "age", "topic")
+    steps: firststeps.Answers | None = None  # answers to the first-steps questions so far
 
 
 @dataclass(slots=True)
@@ -160,6 +164,10 @@ class Engine:
                 return self._offer_action(session, lang, ident, action or "card")
         if kind == "more":
             return self._more(session, lang)
+        if kind == "cl":
+            return self._clarified(session, lang, rest)
+        if kind == "fs":
+            return self._first_steps(session, lang, rest)
         if kind == "d":
             return self._set_district(lang, rest)
         if kind == "share":
@@ -220,19 +228,24 @@ class Engine:
             (plain(_("I help newcomers in {city} find German courses, daycare, school, training and work, offers for parents, recognition of qualifications and counselling.").format(city=self.catalogue.municipality)),),
             (plain(_("Write your question in your language, or choose a topic:")),),
         ]
-        buttons = (*cards.topic_buttons(self.catalogue, lang), (cards.language_button(_),))
+        buttons = (*self._first_steps_button(_), *cards.topic_buttons(self.catalogue, lang), (cards.language_button(_),))
         return self._reply(lang, Message(tuple(lines), buttons))
+
+    def _first_steps_button(self, _) -> tuple[tuple[Button, ...], ...]:
+        if not self.catalogue.first_steps.available:
+            return ()
+        return ((Button("🧭 " + _("I'm new – where do I start?"), "fs:start"),),)
 
     def _help(self, lang: str) -> Reply:
         _ = translator(lang)
         lines: list[Line] = [
             (bold(_("How I can help")),),
             (plain(_("Write your question in your own words and in your language, for example: “Where can I find a German course?”")),),
-            (plain(_("I answer with offers in {city} and the office that helps, with address, opening hours and phone.").format(city=self.catalogue.municipality)),),
+            (plain(_("I answer with the offer in {city} that fits best and the first step to take; the office's contact, the way there and what to bring are one button away.").format(city=self.catalogue.municipality)),),
             (plain(_("Choose a topic to see all its offers, or change the language.")),),
             (plain(_("Commands: /topics, /language, /district (offers near you), /privacy (what I keep), /forget (delete it).")),),
         ]
-        buttons = (*cards.topic_buttons(self.catalogue, lang), (cards.language_button(_),))
+        buttons = (*self._first_steps_button(_), *cards.topic_buttons(self.catalogue, lang), (cards.language_button(_),))
         return self._reply(lang, Message(tuple(lines), buttons))
 
     def _language_picker(self, lang: str) -> Reply:
@@ -254,7 +267,8 @@ class Engine:
         _ = translator(lang)
         offer = self.catalogue.offers[ident]
         office = self.catalogue.office_of(offer)
-        lines = [(plain(_("Forward this to someone it can help:")),), *cards.offer_lines(offer, office, lang, _)]
+        lines = [(plain(_("Forward this to someone it can help:")),), *cards.offer_lines(offer, self.catalogue, lang, _),
+                 *cards.office_lines(office, lang, _)]
         return self._reply(lang, Message(tuple(lines)))
 
     def _district_picker(self, lang: str) -> Reply:
@@ -305,7 +319,7 @@ class Engine:
         session.results, session.shown = offers, 0
         name = self.catalogue.topics[topic].name(lang)
         lines: list[Line] = [(bold(name),), (plain(_("Choose an offer:")),)]
-        buttons = [(Button(self.catalogue.offers[i].text(lang).title[:60], f"o:{i}:card"),) for i in offers]
+        buttons = [(cards.offer_button(self.catalogue, i, lang),) for i in offers]
         if subscribed:
             buttons.append((Button(_("🔕 Stop news about this topic"), f"sub:{topic}:0"),))
         else:
@@ -313,15 +327,18 @@ class Engine:
         return self._reply(lang, Message(tuple(lines), tuple(buttons)), category=topic)
 
     # -- offers ----------------------------------------------------------------------------
-    def _card(self, lang: str, ident: str) -> Message:
+    def _card(self, lang: str, ident: str, others: tuple[str, ...] = (), ages: tuple[float, ...] = ()) -> Message:
+        """The one-screen answer: the offer, its next step, its buttons, and the other offers that
+        fit as buttons ("Also: …") instead of more text."""
         _ = translator(lang)
         offer = self.catalogue.offers[ident]
         office = self.catalogue.office_of(offer)
-        lines = cards.offer_lines(offer, office, lang, _)
+        lines = cards.offer_lines(offer, self.catalogue, lang, _, ages)
         if offer.text(lang).status == "draft" and lang != "de":
             lines.append((Span(_("Draft translation, not yet checked by a native speaker."), "italic"),))
         feedback = (Button(_("👍 Helpful"), f"fb:{ident}:1"), Button(_("👎 Not helpful"), f"fb:{ident}:0"))
-        return Message(tuple(lines), (*cards.offer_buttons(offer, office, lang, _), feedback))
+        return Message(tuple(lines), (*cards.offer_buttons(offer, office, lang, _),
+                                      *cards.also_buttons(self.catalogue, others, lang, _), feedback))
 
     def _offer_action(self, session: Session, lang: str, ident: str, action: str) -> Reply:
         _ = translator(lang)
@@ -333,6 +350,8 @@ class Engine:
             return self._reply(lang, Message(tuple(lines), back))
         if action == "bring":
             return self._reply(lang, Message(tuple(cards.bring_lines(offer, lang, _)), back))
+        if action == "details":
+            return self._reply(lang, Message(tuple(cards.details_lines(offer, self.catalogue, lang, _)), back))
         if action == "desk":
             return self._reply(lang, Message(tuple(cards.desk_lines(offer, lang, _)), back))
         if action == "map":
@@ -342,12 +361,11 @@ class Engine:
             others = tuple(i for i in self.catalogue.by_topic[offer.topic] if i != ident)
             session.results, session.shown = others, 0
             return self._more(session, lang)
-        return self._reply(lang, self._card(lang, ident), category=offer.topic)
+        return self._reply(lang, self._card(lang, ident, ages=session.ages), category=offer.topic)
 
-    def _more(self, session: Session, lang: str, intro: str | None = None, feedback: bool = False) -> Reply:
-        """The next offers of the current list as one message: compact cards, numbered, with a
-        button each that opens the full card (contact, map, what to bring, desk sentence).
-        One message per answer keeps a chat readable and within the platforms' flood limits."""
+    def _more(self, session: Session, lang: str, intro: str | None = None) -> Reply:
+        """The next offers of the current list as one short message: a line each (title and
+        for whom), and a button each that opens its card."""
         _ = translator(lang)
         batch = session.results[session.shown: session.shown + SHOWN]
         if not batch:
@@ -355,25 +373,14 @@ class Engine:
                                              cards.topic_buttons(self.catalogue, lang)))
         start = session.shown
         session.shown += len(batch)
-        lines: list[Line] = [(plain(intro),), ()] if intro else []
+        lines: list[Line] = [(plain(intro),)] if intro else []
         rows: list[tuple[Button, ...]] = []
-        draft = False
         for number, ident in enumerate(batch, start=start + 1):
-            offer = self.catalogue.offers[ident]
-            if number > start + 1:
-                lines.append(())
-            card = cards.offer_lines(offer, self.catalogue.office_of(offer), lang, _)
-            lines.append((plain(f"{number}. "), *card[0]))
-            lines.extend(card[1:])
-            rows.append((Button(f"{number}. {offer.text(lang).title}"[:60], f"o:{ident}:card"),))
-            draft = draft or (lang != "de" and offer.text(lang).status == "draft")
-        if draft:
-            lines += [(), (Span(_("Draft translation, not yet checked by a native speaker."), "italic"),)]
+            text = self.catalogue.offers[ident].text(lang)
+            lines.append((plain(f"{number}. "), bold(text.title), plain(f" – {text.who}")))
+            rows.append((cards.offer_button(self.catalogue, ident, lang, f"{number}. "),))
         if session.shown < len(session.results):
             rows.append((Button(_("More offers"), "more:"),))
-        if feedback:
-            top = batch[0]
-            rows.append((Button(_("👍 Helpful"), f"fb:{top}:1"), Button(_("👎 Not helpful"), f"fb:{top}:0")))
         return self._reply(lang, Message(tuple(lines), tuple(rows)))
 
     # -- questions -------------------------------------------------------------------------
@@ -386,15 +393,121 @@ class Engine:
         near = (incoming.district,) if incoming.district else ()
         result = self.matcher.match(text, session.chosen, districts=near)
         lang = self._language(session, incoming, result)
-        _ = translator(lang)
         if not result.fits:
             reply = self._nothing_fits(session, lang, result)
             return replace(reply, effects=(Asked(lang, None, None, False, text),))
         ranked = tuple(m.offer for m in result.matches)
-        session.results, session.shown = ranked, 0
-        reply = self._more(session, lang, intro=_("This is what fits your question best:"), feedback=True)
+        session.results, session.shown, session.ages, session.pending = ranked, 1, result.people.ages, None
+        question = clarify.needed(result, self.catalogue)
+        if question is not None:
+            session.pending = question.kind
+            reply = self._ask_back(lang, question)
+        else:
+            reply = self._answer(session, lang)
         asked = Asked(lang, result.category, ranked[0], True, text)
         return replace(reply, category=result.category, matches=result.matches, answered=True, effects=(asked,))
+
+    def _answer(self, session: Session, lang: str) -> Reply:
+        top, others = session.results[0], session.results[1:1 + ALSO]
+        offer = self.catalogue.offers[top]
+        return self._reply(lang, self._card(lang, top, others, session.ages), category=offer.topic)
+
+    def _ask_back(self, lang: str, question: clarify.Clarification) -> Reply:
+        _ = translator(lang)
+        if question.kind == "topic":
+            line = _("Is your question about one of these topics?")
+            labels = [f"{self.catalogue.topics[t].icon} {self.catalogue.topics[t].name(lang)}".strip() for t in question.options]
+        elif question.kind == "who":
+            line = _("Is it for you or for your child?")
+            labels = [_("For me"), _("For my child")]
+        else:
+            line = _("How old is your child?")
+            labels = [_("{low}–{high} years").format(low=band.split("-")[0], high=band.split("-")[1]) for band in question.options]
+        buttons = tuple((Button(label, f"cl:{question.kind}:{value}"),) for label, value in zip(labels, question.options, strict=True))
+        return self._reply(lang, Message(((plain(line),),), buttons))
+
+    def _clarified(self, session: Session, lang: str, answer: str) -> Reply:
+        """The answer to the question asked back: the offers found narrowed to it, then the
+        answer (never a second question)."""
+        kind, _, value = answer.partition(":")
+        if session.pending != kind or not session.results:
+            return self._stale(lang)
+        session.pending = None
+        session.results = clarify.narrow(session.results, kind, value, self.catalogue)
+        if kind == "age" and value.replace("-", "").isdigit():
+            low, high = (int(v) for v in value.split("-"))
+            session.ages = ((low + high) / 2,)
+        session.shown = 1
+        return self._answer(session, lang)
+
+    def _first_steps(self, session: Session, lang: str, step: str) -> Reply:
+        """I'm new: who came, German, what next; then the personal checklist."""
+        _ = translator(lang)
+        kind, _sep, value = step.partition(":")
+        if kind == "start" or session.steps is None:
+            session.steps = firststeps.Answers()
+            buttons = ((Button(_("Only adults"), "fs:who:adults"),), (Button(_("Adults and children"), "fs:who:children"),))
+            return self._reply(lang, Message(((bold(_("Your first steps in {city}").format(city=self.catalogue.municipality)),),
+                                              (plain(_("Three short questions, then you get a list of what to do first, in order.")),),
+                                              (plain(_("Who came to {city}?").format(city=self.catalogue.municipality)),)),
+                                             buttons))
+        answers = session.steps
+        if kind == "who" and value == "children" or kind == "age":
+            answers.with_children = True
+            if kind == "age" and value in firststeps.bands(self.catalogue):
+                answers.children ^= {value}
+            rows = [(Button(("✓ " if band in answers.children else "") + _("{low}–{high} years").format(
+                low=band.split("-")[0], high=band.split("-")[1]), f"fs:age:{band}"),) for band in firststeps.bands(self.catalogue)]
+            rows.append((Button(_("Done"), "fs:german:"),))
+            return self._reply(lang, Message(((plain(_("How old are the children? Choose all that apply, then “Done”.")),),),
+                                             tuple(rows)))
+        if kind in ("who", "german") and not value:
+            levels = (("none", _("No German yet")), ("some", _("A little (A1–A2)")), ("good", _("Good (B1 or more)")),
+                      ("reading", _("I can hardly read and write")))
+            return self._reply(lang, Message(((plain(_("How much German do you speak?")),),),
+                                             tuple((Button(label, f"fs:level:{key}"),) for key, label in levels)))
+        if kind == "who":  # adults only
+            return self._first_steps(session, lang, "german:")
+        if kind == "level":
+            answers.german = value
+            goals = (("work", _("Work")), ("training", _("An apprenticeship or a school certificate")),
+                     ("study", _("Study at a university")), ("family", _("First settle in with my family")))
+            return self._reply(lang, Message(((plain(_("What do you want to do next?")),),),
+                                             tuple((Button(label, f"fs:goal:{key}"),) for key, label in goals)))
+        if kind == "goal":
+            return self._checklist(session, lang, value)
+        return self._stale(lang)
+
+    def _checklist(self, session: Session, lang: str, goal: str) -> Reply:
+        _ = translator(lang)
+        answers = session.steps or firststeps.Answers()
+        headings = {
+            "counselling": _("Free migration counselling helps you step by step (from 27: MBE; 12 to 27: JMD)"),
+            "german": _("A German course"),
+            "goal:work": _("Work and the recognition of your qualifications"),
+            "goal:training": _("An apprenticeship or a school certificate"),
+            "goal:study": _("Studying at a university"),
+            "goal:family": _("Offers for families"),
+        }
+        lines: list[Line] = [(bold(_("Your first steps, in this order:")),)]
+        rows: list[tuple[Button, ...]] = []
+        items = firststeps.checklist(self.catalogue, answers, goal)
+        for number, (key, offers) in enumerate(items, start=1):
+            if key.startswith("children:"):
+                low, high = key.split(":")[1].split("-")
+                heading = _("For your children aged {low} to {high}").format(low=low, high=high)
+            else:
+                heading = headings.get(key, key)
+            lines.append((plain(f"{number}. {heading}"),))
+            rows.append(tuple(cards.offer_button(self.catalogue, o, lang, f"{number}. ") for o in offers[:2]))
+        session.steps = None
+        session.results, session.shown = tuple(o for _key, offers in items for o in offers), 0
+        return self._reply(lang, Message(tuple(lines), tuple(rows)))
+
+    def _stale(self, lang: str) -> Reply:
+        _ = translator(lang)
+        return self._reply(lang, Message(((plain(_("This button is no longer valid. Please ask your question again.")),),),
+                                         cards.topic_buttons(self.catalogue, lang)))
 
     def _nothing_fits(self, session: Session, lang: str, result: Result) -> Reply:
         _ = translator(lang)
@@ -402,11 +515,8 @@ class Engine:
         lines: list[Line] = [
             (bold(_("Sorry, I don't know an offer that fits your question.")),),
             (plain(_("The free migration counselling can help you with any question:")),),
-            (),
         ]
-        for ident in self.catalogue.fallback_offers[:1]:
-            offer = self.catalogue.offers[ident]
-            lines += cards.offer_lines(offer, self.catalogue.office_of(offer), lang, _)
-        lines += [(), (plain(_("Or choose a topic:")),)]
-        return Reply(lang, is_rtl(lang), (Message(tuple(lines), cards.topic_buttons(self.catalogue, lang)),),
+        rows = [(cards.offer_button(self.catalogue, ident, lang),) for ident in self.catalogue.fallback_offers[:2]]
+        lines.append((plain(_("Or choose a topic:")),))
+        return Reply(lang, is_rtl(lang), (Message(tuple(lines), (*rows, *cards.topic_buttons(self.catalogue, lang))),),
                      category=None, matches=result.matches, answered=False, version=self.catalogue.version)

@@ -47,6 +47,21 @@ def link(text: str, href: str) -> Span:
     return Span(text, "link", href=href, ltr=True)
 
 
+LABEL_LIMIT = 40  # characters of a button label: a phone shows about this much in one line
+
+
+def shorten(text: str, limit: int = LABEL_LIMIT) -> str:
+    """`text` at most `limit` characters, cut at a word boundary and marked with "…"."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:–-(") + "…"
+
+
 def _isolate(text: str, span: Span, rtl: bool) -> str:
     return f"{LRI}{text}{PDI}" if rtl and span.ltr else text
 

@@ -6,15 +6,24 @@ Works on the raw files, so it also reports on a catalogue that does not validate
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.catalogue.loader import META_FILE, OFFER_TEXT_REQUIRED, OFFICES_FILE, _offer_files, source_hash
-from bot.catalogue.model import TOPICS
+from bot.catalogue.loader import (
+    META_FILE,
+    OFFER_TEXT_REQUIRED,
+    OFFICES_FILE,
+    _offer_files,
+    offer_source_hash,
+    office_source_hash,
+)
+from bot.catalogue.model import TOPICS, OfferText, Office
 from bot.catalogue.yamlsource import YamlError, read_yaml
 from bot.languages import LANGUAGES, SOURCE_LANGUAGE
 
 MISSING, PARTIAL, OUTDATED, DRAFT, REVIEWED = "missing", "partial", "outdated", "draft", "reviewed"
+CONTACT_FACTS = ("address", "phone", "email", "website", "hours")
+ENOUGH_EXAMPLES = 12  # per offer and language: fewer, and the ranker knows that offer too little
 SYMBOL = {MISSING: "✗", PARTIAL: "~", OUTDATED: "o", DRAFT: "d", REVIEWED: "✓"}
 
 
@@ -27,6 +36,13 @@ class Coverage:
     offices: int
     languages: tuple[str, ...]
     min_offers_per_topic: int
+    examples: list[tuple[str, dict[str, int]]] = field(default_factory=list)  # (offer id, {lang: count})
+    contacts_missing: list[tuple[str, list[str]]] = field(default_factory=list)  # (office id, missing facts)
+    next_steps: int = 0  # offers whose card says what to do first
+
+    @property
+    def min_examples(self) -> int:
+        return min((n for _, row in self.examples for n in row.values()), default=0)
 
     @property
     def complete_pct(self) -> float:
@@ -56,11 +72,14 @@ def _clean(value) -> str:
 
 
 def _german_hash(kind: str, item: dict) -> str:
+    """The same fingerprint the loader checks (one function serves both)."""
     if kind == "office":
-        return source_hash(_clean(item.get("name")), _clean(item.get("hours")))
+        return office_source_hash(Office(id="", name=_clean(item.get("name")), source="", hours=_clean(item.get("hours")) or None))
     bring = tuple(_clean(b) for b in item.get("bring") or [] if _clean(b))
-    return source_hash(*(_clean(item.get(f)) for f in ("title", "summary", "who", "cost", "conditions")), bring,
-                       _clean(item.get("desk")))
+    return offer_source_hash(OfferText(
+        title=_clean(item.get("title")), summary=_clean(item.get("summary")), who=_clean(item.get("who")),
+        cost=_clean(item.get("cost")), desk=_clean(item.get("desk")), next=_clean(item.get("next")),
+        conditions=_clean(item.get("conditions")) or None, bring=bring))
 
 
 def measure(folder: Path) -> Coverage:
@@ -98,8 +117,18 @@ def measure(folder: Path) -> Coverage:
                     row[lang] = REVIEWED if entry.get("status") == REVIEWED else DRAFT
             rows.append((f"{kind} {item['id']}", row))
     per_topic = Counter(o.get("topic") for o in offers)
+    examples = []
+    for offer in offers:
+        counts = {SOURCE_LANGUAGE: len(offer.get("examples") or [])}
+        for lang, data in translations.items():
+            entry = ((data.get("offers") or {}) if isinstance(data, dict) else {}).get(offer["id"])
+            counts[lang] = len(entry.get("examples") or []) if isinstance(entry, dict) else 0
+        examples.append((offer["id"], counts))
+    contacts = [(o["id"], [f for f in CONTACT_FACTS if not o.get(f)]) for o in offices]
     return Coverage(rows, present, required, len(offers), len(offices), languages,
-                    min(per_topic.get(t, 0) for t in TOPICS))
+                    min(per_topic.get(t, 0) for t in TOPICS), examples,
+                    [(ident, missing) for ident, missing in contacts if missing],
+                    sum(1 for o in offers if str(o.get("next") or "").strip()))
 
 
 def report(coverage: Coverage) -> str:
@@ -116,7 +145,19 @@ def report(coverage: Coverage) -> str:
         if lang != SOURCE_LANGUAGE:
             counts = Counter(row.get(lang) for _, row in coverage.rows)
             lines.append(f"  {lang}: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in (REVIEWED, DRAFT, OUTDATED, PARTIAL, MISSING)))
+    lines.append("")
+    lines.append(f"example questions per offer and language (fewer than {ENOUGH_EXAMPLES} marked !):")
+    width = max((len(ident) for ident, _ in coverage.examples), default=10)
+    lines.append(" " * width + "  " + " ".join(f"{lang:>3}" for lang in coverage.languages))
+    for ident, counts in coverage.examples:
+        lines.append(f"{ident:<{width}}  " + " ".join(
+            f"{counts.get(lang, 0):>2}{'!' if counts.get(lang, 0) < ENOUGH_EXAMPLES else ' '}" for lang in coverage.languages))
+    lines.append("")
+    lines.append("offices without some contact facts (the card then gives the offer's sourced next step):")
+    lines += [f"  {ident}: no {', '.join(missing)}" for ident, missing in coverage.contacts_missing]
+    thin = sum(1 for _, counts in coverage.examples for n in counts.values() if n < ENOUGH_EXAMPLES)
     lines.append(f"offers={coverage.offers} offices={coverage.offices} languages={len(coverage.languages)} "
                  f"complete_pct={coverage.complete_pct:.1f} min_offers_per_topic={coverage.min_offers_per_topic} "
-                 f"draft_pct={coverage.draft_pct:.1f}")
+                 f"draft_pct={coverage.draft_pct:.1f} min_examples={coverage.min_examples} thin_offer_languages={thin} "
+                 f"next_step={coverage.next_steps}/{coverage.offers} offices_missing_contact_facts={len(coverage.contacts_missing)}")
     return "\n".join(lines)

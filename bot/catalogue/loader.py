@@ -17,10 +17,14 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
+from bot import numbers
 from bot.catalogue.model import (
     AUDIENCES,
+    GERMAN_LEVELS,
+    GOALS,
     TOPICS,
     Catalogue,
+    FirstSteps,
     NewsItem,
     Notice,
     Offer,
@@ -33,8 +37,8 @@ from bot.catalogue.yamlsource import LineDict, LineList, YamlError, read_yaml
 from bot.languages import LANGUAGES, SOURCE_LANGUAGE
 
 META_FILE, OFFICES_FILE, TOPICS_FILE, NEWS_FILE = "catalogue.yaml", "offices.yaml", "topics.yaml", "news.yaml"
-NOTICES_FILE = "notices.yaml"
-NOT_OFFER_FILES = {META_FILE, OFFICES_FILE, TOPICS_FILE, NEWS_FILE, NOTICES_FILE}
+NOTICES_FILE, FIRST_STEPS_FILE = "notices.yaml", "first-steps.yaml"
+NOT_OFFER_FILES = {META_FILE, OFFICES_FILE, TOPICS_FILE, NEWS_FILE, NOTICES_FILE, FIRST_STEPS_FILE}
 SOURCE_DATE_RE = re.compile(r"^\d{4}(?:-\d{2}(?:-\d{2})?)?$")
 STATUSES = ("draft", "reviewed")
 
@@ -406,6 +410,26 @@ def _load_offers(report: _Report, folder: Path, office_ids: set[str],
     return offers
 
 
+NUMBERED_FIELDS = ("title", "summary", "who", "cost", "conditions", "desk", "next")
+
+
+def _numbers_ok(check: _FileChecker, values: dict[str, str | None]) -> None:
+    """Amounts and large numbers are tokens ({{eur:1603}}, {{num:1000}}) that each reader
+    sees in their own locale; a malformed one would be shown as it is."""
+    for key, value in values.items():
+        for fragment in re.findall(r"\{\{[^}]*\}\}|\{\{", value or ""):
+            if not numbers.TOKEN.fullmatch(fragment):
+                check.problem(key, f"malformed number '{fragment}' (write {{{{eur:1603}}}} or {{{{num:1000}}}})")
+
+
+def _same_numbers(check: _FileChecker, german: OfferText, text: OfferText) -> None:
+    for key in (*NUMBERED_FIELDS, "bring"):
+        ours = getattr(text, key) if key != "bring" else " ".join(text.bring)
+        theirs = getattr(german, key) if key != "bring" else " ".join(german.bring)
+        if numbers.tokens_in(ours or "") != numbers.tokens_in(theirs or ""):
+            check.problem(key, f"the amounts in '{key}' differ from the German ({', '.join(numbers.tokens_in(theirs or '')) or 'none'})")
+
+
 def _ages(check: _FileChecker) -> tuple[int, int | None] | None:
     """`ages: [from, to]` in years; `to` may be null where a source sets no upper limit."""
     if "ages" not in check.node:
@@ -423,6 +447,7 @@ def _offer_text(check: _FileChecker, status: str, lang: str, target: str) -> Off
     values = {key: check.text(key, required=True) for key in OFFER_TEXT_REQUIRED}
     # Every offer says what to do first; a translation without it shows the German one.
     following = check.text("next", required=lang == SOURCE_LANGUAGE)
+    _numbers_ok(check, {**values, "next": following, "conditions": check.text("conditions")})
     examples = check.examples(lang, target)
     if any(v is None for v in values.values()):
         return None
@@ -484,6 +509,7 @@ def _load_translations(report: _Report, folder: Path, languages: Iterable[str],
                     check.problem("bring", f"'bring' has {len(text.bring)} items, the German text {len(german.bring)}")
                 if german.conditions and not text.conditions:
                     check.problem(None, "missing 'conditions' (the German text has them)")
+                _same_numbers(check, german, text)
                 offer_texts[ident][lang] = text
         office_entries = data.get("offices") if isinstance(data.get("offices"), LineDict) else LineDict()
         for ident, (src_node, office) in offices.items():
@@ -662,6 +688,63 @@ def _load_notices(report: _Report, folder: Path, translations: dict[str, tuple[P
     return notices, applies
 
 
+def _load_first_steps(report: _Report, folder: Path, offer_ids: set[str]) -> FirstSteps:
+    """first-steps.yaml: which offers the guided first steps suggest (every id must exist)."""
+    path = folder / FIRST_STEPS_FILE
+    if not path.exists():
+        return FirstSteps()
+    data = _read(report, path)
+    if not isinstance(data, LineDict):
+        if data is not None:
+            report.add(path, 1, "", "expected a mapping")
+        return FirstSteps()
+    top = _FileChecker(report, path, data, "first steps")
+    top.unknown_keys({"counselling", "german", "children", "goals"})
+
+    def ids(node: Any, key: str, where: LineDict) -> tuple[str, ...]:
+        if not isinstance(node, list) or not all(isinstance(v, str) for v in node):
+            report.add(path, where.line_of(key), "first steps", f"'{key}' must be a list of offer ids")
+            return ()
+        for ident in node:
+            if ident not in offer_ids:
+                report.add(path, where.line_of(key), "first steps", f"unknown offer '{ident}'")
+        return tuple(i for i in node if i in offer_ids)
+
+    def table(key: str, known: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+        node = data.get(key) or LineDict()
+        if not isinstance(node, LineDict):
+            top.problem(key, f"'{key}' must map names to lists of offer ids")
+            return {}
+        for name in node:
+            if name not in known:
+                report.add(path, node.line_of(name), "first steps", f"unknown '{key}' entry '{name}' (known: {', '.join(known)})")
+        return {name: ids(node[name], name, node) for name in node if name in known}
+
+    counselling = table("counselling", ("adults", "young"))
+    german = table("german", (*GERMAN_LEVELS, "small_children"))
+    bands = []
+    children = data.get("children") or []
+    if not isinstance(children, list):
+        top.problem("children", "'children' must be a list of {ages: [from, to], offers: [...]}")
+        children = []
+    for node in children:
+        if not isinstance(node, LineDict):
+            top.problem("children", "every entry of 'children' must be {ages: [from, to], offers: [...]}")
+            continue
+        check = _FileChecker(report, path, node, "first steps")
+        ages = _ages(check)
+        if ages is None or ages[1] is None:
+            check.problem("ages", "each age band needs [from, to]")
+            continue
+        bands.append((ages[0], ages[1], ids(node.get("offers"), "offers", node)))
+    return FirstSteps(
+        counselling_adults=counselling.get("adults", ()), counselling_young=counselling.get("young", ()),
+        german=MappingProxyType({k: v for k, v in german.items() if k != "small_children"}),
+        small_children=german.get("small_children", ()), children=tuple(bands),
+        goals=MappingProxyType(table("goals", GOALS)),
+    )
+
+
 def _load_news(report: _Report, folder: Path) -> tuple[NewsItem, ...]:
     path = folder / NEWS_FILE
     if not os.path.lexists(path):
@@ -734,6 +817,7 @@ def load_catalogue(folder: Path | str) -> Catalogue:
     topics, false_friends = _load_topics(report, folder, languages)
     news = _load_news(report, folder)
     notices, notice_offers = _load_notices(report, folder, notice_tables, set(offers))
+    first_steps = _load_first_steps(report, folder, set(offers))
     _stray_entries(report, folder)
     for ident in meta["fallback_offers"]:
         if ident not in offers:
@@ -767,7 +851,7 @@ def load_catalogue(folder: Path | str) -> Catalogue:
         version=_fingerprint(folder), by_topic=MappingProxyType(by_topic),
         false_friends=MappingProxyType(false_friends), news=news,
         out_of_scope=MappingProxyType(meta["out_of_scope"]), folder=str(folder),
-        notices=MappingProxyType(notices),
+        notices=MappingProxyType(notices), first_steps=first_steps,
     )
 
 

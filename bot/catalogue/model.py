@@ -138,6 +138,26 @@ class Notice:
         return self.texts[lang] if lang in self.texts and lang not in self.outdated else self.texts["de"]
 
 
+GERMAN_LEVELS: tuple[str, ...] = ("none", "some", "good", "reading")
+GOALS: tuple[str, ...] = ("work", "training", "study", "family")
+
+
+@dataclass(frozen=True, slots=True)
+class FirstSteps:
+    """The guided first steps: which offers to suggest for what a newcomer tells, in order."""
+
+    counselling_adults: tuple[str, ...] = ()
+    counselling_young: tuple[str, ...] = ()
+    german: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)  # level -> offers
+    small_children: tuple[str, ...] = ()  # a course with childcare, when children under 6 came
+    children: tuple[tuple[int, int, tuple[str, ...]], ...] = ()  # (from age, to age, offers)
+    goals: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)
+
+    @property
+    def available(self) -> bool:
+        return bool(self.counselling_adults or self.german or self.children or self.goals)
+
+
 @dataclass(frozen=True, slots=True)
 class NewsItem:
     id: str
@@ -175,6 +195,7 @@ class Catalogue:
     out_of_scope: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)
     folder: str = ""  # where it was loaded from (the ranker finds its shipped embeddings there)
     notices: Mapping[str, Notice] = field(default_factory=_empty)
+    first_steps: FirstSteps = field(default_factory=FirstSteps)
 
     def office_of(self, offer: Offer) -> Office:
         return self.offices[offer.office]

@@ -35,14 +35,20 @@ class Ngrams:
                                       sublinear_tf=True, token_pattern=r"(?u)\b\w+\b", dtype=np.float32)
 
     def fit_transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        return sparse.hstack([self._chars.fit_transform(texts), self._words.fit_transform(texts)]).tocsr()
+        matrix = sparse.hstack([self._chars.fit_transform(texts), self._words.fit_transform(texts)]).tocsr()
+        # The n-grams left out (rare ones, beyond max_features) are kept only for inspection and
+        # would make the cached model ten times larger.
+        for vectorizer in (self._chars, self._words):
+            vectorizer.stop_words_ = None
+        return matrix
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
         return sparse.hstack([self._chars.transform(texts), self._words.transform(texts)]).tocsr()
 
 
 def _svm(matrix: sparse.csr_matrix, labels: Sequence[str]) -> LinearSVC:
-    return LinearSVC(C=0.5).fit(matrix, list(labels))
+    # Balanced: "nothing fits" has many more examples than any offer, and must not win by number.
+    return LinearSVC(C=0.5, class_weight="balanced").fit(matrix, list(labels))
 
 
 def softmax(scores: np.ndarray, temperature: float) -> np.ndarray:

@@ -16,6 +16,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -81,8 +82,11 @@ def load_encoder(threads: int = 1) -> Encoder | None:
         return None
 
 
+KEY_BYTES = 12
+
+
 def text_key(text: str, query: bool) -> bytes:
-    return hashlib.blake2b(("q:" if query else "p:").encode() + text.encode(), digest_size=12).digest()
+    return hashlib.blake2b(("q:" if query else "p:").encode() + text.encode(), digest_size=KEY_BYTES).digest()
 
 
 class EmbeddingCache:
@@ -108,12 +112,19 @@ class EmbeddingCache:
         if missing:
             by_key = dict(zip(keys, texts, strict=True))
             todo = [by_key[k] for k in missing]
-            if len(todo) > batch:
-                log.info("embedding %d new text(s) with %s (cached afterwards)", len(todo), self.encoder.name)
+            loud = len(todo) > batch
+            if loud:
+                log.info("embedding %d new text(s) with %s; they are cached afterwards", len(todo), self.encoder.name)
+            started, told = time.monotonic(), time.monotonic()
             for start in range(0, len(todo), batch):
                 rows = self.encoder.embed(todo[start:start + batch], query)
                 for key, row in zip(missing[start:start + batch], rows, strict=True):
                     self._vectors[key] = self._new[key] = row
+                done = min(start + batch, len(todo))
+                if loud and time.monotonic() - told > 10 and done < len(todo):
+                    told = time.monotonic()
+                    rate = done / (told - started)
+                    log.info("embedded %d of %d, about %.0f s to go", done, len(todo), (len(todo) - done) / rate)
         if not keys:
             return np.zeros((0, self.encoder.dim), dtype=np.float32)
         return np.stack([self._vectors[k] for k in keys]).astype(np.float32)
@@ -127,10 +138,14 @@ class EmbeddingCache:
         write_vectors(self.local, kept, self.encoder)
         self._new.clear()
 
-    def subset(self, texts_query: Sequence[tuple[str, bool]]) -> dict[bytes, np.ndarray]:
-        """The vectors of these texts only (for writing the catalogue's shipped file)."""
-        return {text_key(t, q): self._vectors[text_key(t, q)] for t, q in texts_query
-                if text_key(t, q) in self._vectors}
+    def export(self, path: Path, texts: Sequence[str], query: bool, more: Sequence[str] = ()) -> int:
+        """Write the vectors of exactly these texts (`more` as passages) to `path`: the file a
+        catalogue ships, so a fresh installation need not embed thousands of examples."""
+        chosen = {text_key(t, query): self._vectors[text_key(t, query)] for t in texts}
+        chosen.update({text_key(t, False): self._vectors[text_key(t, False)] for t in more})
+        write_vectors(path, chosen, self.encoder)
+        path.chmod(0o644)  # shipped with the catalogue, read by every installation
+        return len(chosen)
 
 
 def _read(path: Path, encoder: Encoder) -> dict[bytes, np.ndarray]:
@@ -140,7 +155,7 @@ def _read(path: Path, encoder: Encoder) -> dict[bytes, np.ndarray]:
                 log.info("%s was made with another encoder; not used", path)
                 return {}
             vectors = data["codes"].astype(np.float32) * data["scales"][:, None]
-            return dict(zip((bytes(k) for k in data["keys"]), vectors, strict=True))
+            return dict(zip((row.tobytes() for row in data["keys"]), vectors, strict=True))
     except (OSError, KeyError, ValueError) as exc:
         log.warning("embedding cache %s unreadable (%s); computing again", path, exc)
         return {}
@@ -156,8 +171,10 @@ def write_vectors(path: Path, vectors: dict[bytes, np.ndarray], encoder: Encoder
     os.close(handle)
     try:
         with open(temporary, "wb") as out:
-            np.savez_compressed(out, encoder=np.array(encoder.name), keys=np.array(keys, dtype="S12"),
-                                codes=codes, scales=scales.astype(np.float32))
+            # Keys as rows of bytes: numpy's "S" strings would drop a key's trailing zero bytes.
+            key_rows = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), KEY_BYTES)
+            np.savez_compressed(out, encoder=np.array(encoder.name), keys=key_rows, codes=codes,
+                                scales=scales.astype(np.float32))
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):

@@ -28,9 +28,11 @@ OFFER_FULL = (*OFFER_FAST, "encoder", "encoder_rel", "encoder_top3", "encoder_te
 TOPIC_FAST = ("topic_words", "topic_words_rel", "best_offer_words_rel", "classifier_mass", "classifier_mass_rel",
               "ages_fit_some", "ages_fit_none")
 TOPIC_FULL = (*TOPIC_FAST, "encoder_topic", "encoder_topic_rel", "encoder_topic_knn")
-FITS_FAST = ("score", "margin", "topic", "topic_margin", "classifier_none", "keywords", "answerable", "words")
+FITS_FAST = ("score", "margin", "topic", "topic_margin", "classifier_none", "keywords", "answerable", "words",
+             "answerable_short", "none_short", "keywords_agree")
 FITS_FULL = (*FITS_FAST, "encoder", "outside", "encoder_vs_outside")
 ALL_FEATURES = (*OFFER_FULL, *TOPIC_FULL, *FITS_FULL)
+SHORT = 4  # words: a question this short is mostly keywords
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +43,7 @@ class Signals:
     own: np.ndarray  # the offer's own keywords only
     topic_words: np.ndarray  # per topic: the topic's words only
     strong: np.ndarray  # per row: a word matched as written or as a clear stem
-    classifier: np.ndarray  # probabilities per offer, and "nothing fits" as the last column
+    classifier: np.ndarray  # probabilities: per offer, "nothing fits", per topic (its own words)
     ages: np.ndarray  # per offer: +1 a stated age fits it, -1 none does, 0 no age stated
     mismatch: np.ndarray  # per offer: 1 where the person named is not whom the offer serves
     words: np.ndarray  # per row: number of words
@@ -112,7 +114,7 @@ def offer_features(signals: Signals, full: bool) -> np.ndarray:
 def topic_features(signals: Signals, topic_of: np.ndarray, topics: int, full: bool) -> np.ndarray:
     """rows x topics x features."""
     offers = signals.keywords.shape[1]
-    mass = per_topic(signals.classifier[:, :offers], topic_of, topics)
+    mass = per_topic(signals.classifier[:, :offers], topic_of, topics) + signals.classifier[:, offers + 1:offers + 1 + topics]
     fits = per_topic((signals.ages > 0).astype(np.float32), topic_of, topics, "max")
     conflicts = per_topic((signals.ages < 0).astype(np.float32), topic_of, topics, "sum")
     sizes = np.bincount(topic_of, minlength=topics).astype(np.float32)
@@ -158,6 +160,12 @@ def question_features(signals: Signals, combined: np.ndarray, topic_p: np.ndarra
         _squash(signals.keywords.max(axis=1)),
         signals.answerable.astype(np.float32),
         np.log1p(signals.words),
+        # In a short question a topic word as written says more, and the classifier's "nothing
+        # fits" (its bias, with few n-grams to go on) says less, than in a long one.
+        signals.answerable * (signals.words <= SHORT),
+        signals.classifier[:, offers] * (signals.words <= SHORT),
+        # The topic words as written point to the topic the fusion chose.
+        signals.answerable * (signals.topic_words.argmax(axis=1) == topic_p.argmax(axis=1)),
     ]
     if full:
         semantic = signals.semantic
@@ -175,8 +183,8 @@ class Scorer:
         self._scaler = StandardScaler()
         self._model = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced" if balanced else None)
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> Scorer:
-        self._model.fit(self._scaler.fit_transform(x), y)
+    def fit(self, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> Scorer:
+        self._model.fit(self._scaler.fit_transform(x), y, sample_weight=weight)
         return self
 
     def probability(self, x: np.ndarray) -> np.ndarray:

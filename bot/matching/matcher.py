@@ -13,6 +13,7 @@ import logging
 import pickle
 import sys
 import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,14 +21,15 @@ from pathlib import Path
 import numpy as np
 
 from bot.catalogue import Catalogue
-from bot.matching.classifier import NONE, NgramClassifier
+from bot.catalogue.model import SCHOOL_AGE_END
+from bot.matching.classifier import NgramClassifier
 from bot.matching.detect import Detection, LanguageDetector
 from bot.matching.encoder import EmbeddingCache, Encoder, load_encoder
 from bot.matching.fusion import ALL_FEATURES, Signals, Stage
 from bot.matching.lexical import KeywordVoter, Votes, squash
 from bot.matching.people import People, read_people
 from bot.matching.semantic import ExampleIndex, SemanticFeatures
-from bot.matching.training import Corpus, Fitted, corpus, fit_fusion, folds, train_classifier
+from bot.matching.training import Corpus, Fitted, align, corpus, fit_fusion, folds, train_classifier
 
 log = logging.getLogger(__name__)
 MODEL_VERSION = "ranker-1"  # change when features or training change: cached models are refitted
@@ -35,6 +37,8 @@ MODEL_VERSION = "ranker-1"  # change when features or training change: cached mo
 # this much likelier (in log-odds): where they live is evidence they gave us.
 NEARBY_LOGIT = 0.7
 SERIOUS = 0.3  # a second topic's best offer joins the first three above this share of the top score
+RECENT = 2048  # answers kept for repeated questions and batches
+SHOWN_MAX = 50  # offers kept per answer (the "more" list of the engine); the rest is never shown
 AUTO = "auto"
 
 
@@ -43,6 +47,7 @@ class Match:
     offer: str
     topic: str
     score: float  # 0..100: how likely the offer is the one the person needs
+    fits_person: bool = True  # False: an age the person stated is outside the offer's ages
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +65,36 @@ class Result:
         return self.matches[0].topic if self.fits and self.matches else None
 
 
+# Trained rankers and fitted fusions of this process, by key: a reload or a second matcher for
+# the same catalogue (tests, the 100x benchmark) need not train again.
+_TRAINED: dict[str, _Models] = {}
+_FUSIONS: dict[str, Fitted] = {}
+
+
+def _read_pickle(path: Path | None) -> object:
+    if path is None or not path.is_file():
+        return None
+    try:
+        with path.open("rb") as handle:
+            return pickle.load(handle)  # noqa: S301 - our own file in our own data folder
+    except Exception as exc:  # noqa: BLE001 - unreadable or from another version: train again
+        log.info("ranker cache %s not usable (%s); training", path, exc)
+        return None
+
+
+def _write_pickle(path: Path | None, models: _Models) -> None:
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        with temporary.open("wb") as handle:
+            pickle.dump(models, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        temporary.replace(path)
+    except OSError as exc:
+        log.warning("cannot keep the trained ranker in %s (%s); it is trained again at each start", path, exc)
+
+
 @dataclass(slots=True)
 class _Models:
     key: str
@@ -70,7 +105,7 @@ class _Models:
 class Matcher:
     def __init__(self, catalogue: Catalogue, stopwords: Mapping[str, frozenset[str]],
                  encoder: Encoder | None | str = AUTO, cache_dir: Path | None = None,
-                 threshold: float | None = None, threads: int = 1) -> None:
+                 threshold: float | None = None, threads: int = 1, models: _Models | None = None) -> None:
         started = time.perf_counter()
         self.catalogue = catalogue
         self.detector = LanguageDetector(stopwords)
@@ -79,6 +114,19 @@ class Matcher:
         self._topic_ids = list(catalogue.topics)
         topic_ids = {t: i for i, t in enumerate(self._topic_ids)}
         self._topics = np.array([topic_ids[catalogue.offers[o].topic] for o in self._offers])
+        offers = [catalogue.offers[o] for o in self._offers]
+        # Whom each offer serves, as arrays: a question's ages are checked against all at once.
+        self._low = np.array([o.ages[0] if o.ages else 0 for o in offers], dtype=np.float32)
+        self._high = np.array([(o.ages[1] + 1 if o.ages[1] is not None else np.inf) if o.ages else np.inf
+                               for o in offers], dtype=np.float32)
+        self._ranged = np.array([o.ages is not None for o in offers])
+        self._adults = np.array([o.audience == "adults" for o in offers])
+        self._children = np.array([o.audience == "children" for o in offers])
+        self._district_sets = [frozenset(o.districts) for o in offers]
+        self._names = np.array(self._offers)
+        # Answers to recent questions: a batch (ask --json -) is matched at once, with the encoder
+        # embedding in one go, and then served from here; the same question twice costs nothing.
+        self._recent: OrderedDict[tuple, Result] = OrderedDict()
         self.encoder = load_encoder(threads) if encoder == AUTO else encoder
         self._corpus = corpus(catalogue)
         self._cache = None
@@ -87,7 +135,7 @@ class Matcher:
             local = cache_dir / f"embeddings-{self.encoder.name}.npz" if cache_dir else None
             self._cache = EmbeddingCache(self.encoder, shipped, local)
         self._index = self._build_index() if self._cache is not None else None
-        self.models = self._load_or_train(cache_dir)
+        self.models = models or self._load_or_train(cache_dir)
         fitted = self.models.fitted
         self.full = self._index is not None and fitted.full is not None
         chosen = fitted.full.threshold if self.full and fitted.full else fitted.fast.threshold
@@ -111,50 +159,68 @@ class Matcher:
         return ExampleIndex(questions, data.targets, data.topics, texts, data.text_targets, len(self._offers),
                             len(self._topic_ids))
 
-    def _key(self) -> str:
+    def _fusion_key(self) -> str:
+        """What a fitted fusion depends on: the features, their code, the encoder being there."""
         import sklearn
 
         encoder = self.encoder.name if self._index is not None and self.encoder else "none"
         features = hashlib.sha256("|".join(ALL_FEATURES).encode()).hexdigest()[:8]
-        parts = (MODEL_VERSION, features, sklearn.__version__, encoder, self.catalogue.version,
-                 self._corpus.fingerprint(), f"{sys.version_info.major}.{sys.version_info.minor}")
-        return "-".join(parts)
+        return "-".join((MODEL_VERSION, features, sklearn.__version__, encoder,
+                         f"{sys.version_info.major}.{sys.version_info.minor}"))
+
+    def _key(self) -> str:
+        """What the whole ranker depends on: the fusion, and everything of the catalogue it reads
+        (questions, texts, keywords, topics' words, ages), but not phone numbers or addresses."""
+        digest = hashlib.sha256(self._corpus.fingerprint().encode())
+        for topic in self.catalogue.topics.values():
+            digest.update(repr(sorted(topic.synonyms.items())).encode())
+        digest.update(repr(sorted(self.catalogue.false_friends.items())).encode())
+        for ident, offer in self.catalogue.offers.items():
+            digest.update(repr((ident, offer.topic, offer.ages, offer.audience, offer.districts)).encode())
+        return f"{self._fusion_key()}-{digest.hexdigest()[:16]}"
 
     def _load_or_train(self, cache_dir: Path | None) -> _Models:
-        key = self._key()
+        """The trained ranker, from the fastest place that has it: this process (a reload, a
+        test), the data folder, or a fresh training. When only the catalogue changed, the fusion
+        fitted before still holds (its weights are per feature, not per offer): only the
+        classifier is trained again, in seconds."""
+        key, fusion_key = self._key(), self._fusion_key()
+        if key in _TRAINED:
+            return _TRAINED[key]
         path = cache_dir / f"ranker-{self.catalogue.municipality.lower()}.pkl" if cache_dir else None
-        if path is not None and path.is_file():
-            try:
-                with path.open("rb") as handle:
-                    models = pickle.load(handle)  # noqa: S301 - our own file in our own data folder
-                if isinstance(models, _Models) and models.key == key:
-                    return models
-            except Exception as exc:  # noqa: BLE001 - unreadable or from another version: train again
-                log.info("ranker cache %s not usable (%s); training", path, exc)
+        cached = _read_pickle(path)
+        if isinstance(cached, _Models) and cached.key == key:
+            _TRAINED[key] = cached
+            return cached
+        fitted = _FUSIONS.get(fusion_key)
+        if fitted is None and isinstance(cached, _Models) and cached.key.startswith(fusion_key):
+            fitted = cached.fitted
         started = time.perf_counter()
-        models = self._train(key)
-        log.info("ranker trained in %.1f s on %d example questions: %s", time.perf_counter() - started,
-                 models.fitted.report.get("questions", 0), models.fitted.report)
-        if path is not None:
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                temporary = path.with_suffix(".tmp")
-                with temporary.open("wb") as handle:
-                    pickle.dump(models, handle, protocol=pickle.HIGHEST_PROTOCOL)
-                temporary.replace(path)
-            except OSError as exc:
-                log.warning("cannot keep the trained ranker in %s (%s); it is trained again at each start", path, exc)
+        if fitted is not None:
+            classifier = train_classifier(self._corpus, self._offers, self._topic_ids, temperature=fitted.temperature)[0]
+            models = _Models(key, classifier, fitted)
+            log.info("ranker: classifier trained again in %.1f s; the fitted fusion is kept", time.perf_counter() - started)
+        else:
+            models = self._train(key)
+            log.info("ranker trained in %.1f s on %d example questions: %s", time.perf_counter() - started,
+                     models.fitted.report.get("questions", 0), models.fitted.report)
+        _TRAINED[key] = models
+        _FUSIONS[fusion_key] = models.fitted
+        while len(_TRAINED) > 4:
+            _TRAINED.pop(next(iter(_TRAINED)))
+        _write_pickle(path, models)
         return models
 
     def _train(self, key: str) -> _Models:
         data = self._corpus
         fold = folds(data.questions)
-        classifier, probabilities = train_classifier(data, self._offers, fold)
+        classifier, probabilities = train_classifier(data, self._offers, self._topic_ids, fold)
         semantic = None
         if self._index is not None:
             semantic = self._out_of_fold_semantic(fold)
         signals = self._signals(list(data.questions), list(data.languages), probabilities, (), semantic)
         fitted = fit_fusion(data, signals, self._topics, len(self._topic_ids), semantic is not None)
+        fitted.temperature = classifier.temperature
         return _Models(key, classifier, fitted)
 
     def _out_of_fold_semantic(self, fold: np.ndarray):
@@ -169,14 +235,8 @@ class Matcher:
 
     # -- signals -----------------------------------------------------------------------
     def _aligned(self, classifier: NgramClassifier, texts: Sequence[str]) -> np.ndarray:
-        """Classifier probabilities with columns in offer order, "nothing fits" last."""
-        raw = classifier.proba(texts)
-        out = np.zeros((len(texts), len(self._offers) + 1), dtype=np.float32)
-        column = {label: i for i, label in enumerate(classifier.labels)}
-        for j, ident in enumerate([*self._offers, NONE]):
-            if ident in column:
-                out[:, j] = raw[:, column[ident]]
-        return out
+        """Classifier probabilities: offers in order, "nothing fits", then the topics' words."""
+        return align(classifier.labels, classifier.proba(texts), self._offers, self._topic_ids)
 
     def _signals(self, texts: list[str], languages: list[str | None], probabilities: np.ndarray,
                  votes: Sequence[Votes] = (), semantic=None, people: Sequence[People] = ()) -> Signals:
@@ -189,13 +249,16 @@ class Matcher:
         ages = np.zeros((len(texts), len(offers)), dtype=np.float32)
         mismatch = np.zeros_like(ages)
         for row, person in enumerate(people):
-            for column, ident in enumerate(offers):
-                offer = self.catalogue.offers[ident]
-                if person.ages:
-                    ages[row, column] = 1.0 if any(offer.fits_age(a) for a in person.ages) else -1.0
-                elif (person.child and offer.audience == "adults" and not person.other_adult) or \
-                        (person.other_adult and not person.child and offer.audience == "children"):
-                    mismatch[row, column] = 1.0
+            if person.ages:
+                fits = np.zeros(len(offers), dtype=bool)
+                for age in person.ages:  # the same rule as Offer.fits_age, for all offers at once
+                    fits |= np.where(self._ranged, (self._low <= age) & (age < self._high),
+                                     ~(self._adults & (age < SCHOOL_AGE_END)))
+                ages[row] = np.where(fits, 1.0, -1.0)
+            elif person.child and not person.other_adult:
+                mismatch[row] = self._adults
+            elif person.other_adult and not person.child:
+                mismatch[row] = self._children
         words = np.array([len(t.split()) for t in texts], dtype=np.float32)
         strong = np.array([v.strong for v in votes], dtype=bool)
         answerable = np.array([self.voter.answerable(v) for v in votes], dtype=bool)
@@ -204,7 +267,8 @@ class Matcher:
     # -- questions ---------------------------------------------------------------------
     def match(self, text: str, lang: str | None = None, limit: int = 5, districts: tuple[str, ...] = ()) -> Result:
         """Rank offers for `text`; offers in the named (or given) districts come first among near-equals."""
-        return self.match_many([text], lang, limit, districts)[0]
+        known = self._recent.get((text, lang, limit, districts))
+        return known if known is not None else self.match_many([text], lang, limit, districts)[0]
 
     def match_many(self, texts: Sequence[str], lang: str | None = None, limit: int = 5,
                    districts: tuple[str, ...] = ()) -> list[Result]:
@@ -236,10 +300,13 @@ class Matcher:
         for row, text in enumerate(texts):
             near = tuple(dict.fromkeys((*self.voter.districts_in(text), *districts)))
             ranked = self._rank(fused[row], signals.ages[row], near)
-            matches = tuple(Match(o, self.catalogue.offers[o].topic, round(100 * float(s), 2))
-                            for o, s in ranked[:limit])
+            matches = tuple(Match(o, self.catalogue.offers[o].topic, round(100 * float(s), 2), ok)
+                            for o, s, ok in ranked[:limit])
             results.append(Result(languages[row], detections[row], matches, bool(fits[row] >= threshold[row]),
                                   near, people[row], bool(fast[row])))
+            self._recent[(text, lang, limit, districts)] = results[-1]
+        while len(self._recent) > RECENT:
+            self._recent.popitem(last=False)
         return results
 
     def _full(self, signals: Signals, texts: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -255,20 +322,26 @@ class Matcher:
                                         len(self._topic_ids))
         return combined, fits
 
-    def _rank(self, scores: np.ndarray, ages: np.ndarray, near: tuple[str, ...]) -> list[tuple[str, float]]:
+    def _rank(self, scores: np.ndarray, ages: np.ndarray, near: tuple[str, ...]) -> list[tuple[str, float, bool]]:
         """Offers by fused score; an offer no stated age fits goes below all others; an offer
         near the person gains a little. Exact ties fall to the offer id, never to file order."""
         logit = np.log(np.maximum(scores, 1e-9)) - np.log(np.maximum(1 - scores, 1e-9))
-        keyed = []
-        for column, ident in enumerate(self._offers):
-            offer = self.catalogue.offers[ident]
-            bonus = NEARBY_LOGIT if near and any(d in offer.districts for d in near) else 0.0
-            keyed.append((ages[column] < 0, -(logit[column] + bonus), ident, float(scores[column])))
-        keyed.sort()
-        ranked = [(ident, score) for _, _, ident, score in keyed]
+        if near:
+            logit = logit + NEARBY_LOGIT * np.array([bool(places & set(near)) for places in self._district_sets])
+        # Conflicting offers last, then by score; an exact tie falls to the id, never to file order.
+        order = np.lexsort((self._names, -logit, ages < 0))
+        ranked = [(self._offers[i], float(scores[i]), bool(ages[i] >= 0)) for i in order[:SHOWN_MAX]]
         return _diversify(ranked, self.catalogue)
 
     # -- editors -----------------------------------------------------------------------
+    def ship_embeddings(self) -> Path | None:
+        """Write the catalogue's embeddings file (all its questions and texts), for `embed`."""
+        if self._cache is None or not self.catalogue.folder:
+            return None
+        path = Path(self.catalogue.folder) / "embeddings" / f"{self._cache.encoder.name}.npz"
+        self._cache.export(path, self._corpus.questions, True, self._corpus.texts)
+        return path
+
     def districts_in(self, text: str) -> tuple[str, ...]:
         return self.voter.districts_in(text)
 
@@ -281,7 +354,8 @@ class Matcher:
         signal = {
             "keywords": sorted(((o, squash(s)) for o, s in votes.offers.items()), key=lambda x: -x[1])[:top],
             "classifier": sorted(((o, round(100 * float(p), 1)) for o, p in
-                                  zip([*self._offers, "nothing fits"], probabilities, strict=True)),
+                                  zip([*self._offers, "nothing fits", *(f"topic {t}" for t in self._topic_ids)],
+                                      probabilities, strict=True)),
                                  key=lambda x: -x[1])[:top],
         }
         if self.encoder is not None and self._index is not None:
@@ -297,7 +371,7 @@ class Matcher:
                 "weights": weights, "threshold": self.threshold, "report": fitted.report}
 
 
-def _diversify(ranked: list[tuple[str, float]], catalogue: Catalogue) -> list[tuple[str, float]]:
+def _diversify(ranked: list[tuple[str, float, bool]], catalogue: Catalogue) -> list[tuple[str, float, bool]]:
     """Keep the best offer first, and put the best of a second topic among the first three
     when it is a serious contender: the question may be about either."""
     if len(ranked) < 3:

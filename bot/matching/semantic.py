@@ -38,33 +38,31 @@ class ExampleIndex:
                  texts: np.ndarray, text_owners: np.ndarray, offers: int, topics: int) -> None:
         """`owners`: the offer index of each example (OUTSIDE, TOPIC_ONLY); `topic_owners`: its
         topic index (-1 for out of scope)."""
-        self.examples, self.owners, self.topic_owners = examples, owners, topic_owners
+        # Sorted by offer, so that per-offer maxima are one np.maximum.reduceat over the row.
+        order = np.lexsort((topic_owners, owners))
+        self.order = order
+        self.examples, self.owners, self.topic_owners = examples[order], owners[order], topic_owners[order]
         self.offers, self.topics = offers, topics
-        self._offer_columns = [np.flatnonzero(owners == k) for k in range(offers)]
-        self._topic_columns = [np.flatnonzero(topic_owners == k) for k in range(topics)]
-        self._outside = np.flatnonzero(owners == OUTSIDE)
-        self.texts, self.text_owners = texts, text_owners
+        self._offer_groups = _groups(self.owners, offers)
+        self._topic_groups = [np.flatnonzero(self.topic_owners == k) for k in range(topics)]
+        self._outside = np.flatnonzero(self.owners == OUTSIDE)
+        text_order = np.argsort(text_owners, kind="stable")
+        self.texts, self.text_owners = texts[text_order], text_owners[text_order]
+        self._text_groups = _groups(self.text_owners, offers)
 
     def features(self, queries: np.ndarray, excluded: np.ndarray | None = None) -> SemanticFeatures:
         """`excluded`: a rows x examples mask of examples a row may not see (out-of-fold
         features while training)."""
         sims = queries @ self.examples.T
         if excluded is not None:
-            sims = np.where(excluded, -1.0, sims)
+            sims = np.where(excluded[:, self.order], -1.0, sims)
         rows = len(queries)
-
-        def best_of(groups: list[np.ndarray], k: int = 1) -> np.ndarray:
-            out = np.full((rows, len(groups)), -1.0, np.float32)
-            for column, members in enumerate(groups):
-                if len(members):
-                    block = sims[:, members]
-                    kk = min(k, len(members))
-                    out[:, column] = block.max(axis=1) if kk == 1 else np.partition(block, -kk, axis=1)[:, -kk:].mean(1)
-            return out
-
-        best = best_of(self._offer_columns)
-        top3 = best_of(self._offer_columns, 3)
-        topic_best = best_of(self._topic_columns)
+        best = _reduce_max(sims, self._offer_groups)
+        top3 = _top3_mean(sims, self._offer_groups)
+        topic_best = np.full((rows, self.topics), -1.0, np.float32)
+        for topic, members in enumerate(self._topic_groups):
+            if len(members):
+                topic_best[:, topic] = sims[:, members].max(axis=1)
         outside = sims[:, self._outside].max(axis=1) if len(self._outside) else np.full(rows, -1.0, np.float32)
         knn = np.zeros((rows, self.offers), np.float32)
         topic_knn = np.zeros((rows, self.topics), np.float32)
@@ -72,19 +70,45 @@ class ExampleIndex:
         if k:
             nearest = np.argpartition(sims, -k, axis=1)[:, -k:]
             weights = np.take_along_axis(sims, nearest, axis=1).clip(0)
-            total = np.maximum(weights.sum(axis=1, keepdims=True), 1e-6)
-            owners, topic_owners = self.owners[nearest], self.topic_owners[nearest]
-            for offer in range(self.offers):
-                knn[:, offer] = (weights * (owners == offer)).sum(axis=1)
-            for topic in range(self.topics):
-                topic_knn[:, topic] = (weights * (topic_owners == topic)).sum(axis=1)
-            knn /= total
-            topic_knn /= total
-        text = np.full((rows, self.offers), -1.0, np.float32)
-        if len(self.texts):
-            text_sims = queries @ self.texts.T
-            for offer in range(self.offers):
-                mine = self.text_owners == offer
-                if mine.any():
-                    text[:, offer] = text_sims[:, mine].max(axis=1)
+            weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-6)
+            rows_index = np.repeat(np.arange(rows), k)
+            owners, topic_owners = self.owners[nearest].ravel(), self.topic_owners[nearest].ravel()
+            flat = weights.ravel()
+            mine = owners >= 0
+            np.add.at(knn, (rows_index[mine], owners[mine]), flat[mine])
+            mine = topic_owners >= 0
+            np.add.at(topic_knn, (rows_index[mine], topic_owners[mine]), flat[mine])
+        text = _reduce_max(queries @ self.texts.T, self._text_groups) if len(self.texts) else \
+            np.full((rows, self.offers), -1.0, np.float32)
         return SemanticFeatures(best, top3, text, knn, topic_best, topic_knn, outside.astype(np.float32))
+
+
+def _groups(owners: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """For owners sorted ascending: the start of each group 0..count-1 and whether it is empty."""
+    starts = np.searchsorted(owners, np.arange(count))
+    ends = np.searchsorted(owners, np.arange(count), side="right")
+    return starts, ends
+
+
+def _reduce_max(sims: np.ndarray, groups: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    starts, ends = groups
+    out = np.full((sims.shape[0], len(starts)), -1.0, np.float32)
+    present = ends > starts
+    if present.any() and sims.shape[1]:
+        out[:, present] = np.maximum.reduceat(sims, starts[present], axis=1)[:, :present.sum()] \
+            if np.all(np.diff(starts[present]) > 0) else _loop_max(sims, starts[present], ends[present])
+    return out
+
+
+def _loop_max(sims: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    return np.stack([sims[:, a:b].max(axis=1) for a, b in zip(starts, ends, strict=True)], axis=1)
+
+
+def _top3_mean(sims: np.ndarray, groups: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    starts, ends = groups
+    out = np.full((sims.shape[0], len(starts)), -1.0, np.float32)
+    for column in np.flatnonzero(ends > starts):
+        block = sims[:, starts[column]:ends[column]]
+        k = min(3, block.shape[1])
+        out[:, column] = np.partition(block, -k, axis=1)[:, -k:].mean(axis=1)
+    return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,6 +35,8 @@ from bot.matching.fusion import (
 from bot.matching.semantic import OUTSIDE, TOPIC_ONLY
 
 FOLDS = 5
+LEXICON_BUNDLE = 10  # topic words per classifier document
+TOPIC_CLASS = "__topic__:"  # the classifier's class for a topic's own words
 # Fraction of in-scope questions the "nothing fits" decision may turn away on out-of-fold
 # scores: every one turned away is a person without an answer, so it stays small.
 MAX_REJECTED = 0.03
@@ -48,12 +51,18 @@ class Corpus:
     languages: tuple[str, ...]
     targets: np.ndarray  # offer index; OUTSIDE for out of scope; TOPIC_ONLY for a topic's general question
     topics: np.ndarray  # topic index; -1 for out of scope
-    texts: tuple[str, ...]  # title, summary, who and keywords of each offer in each language
+    texts: tuple[str, ...]  # title, summary and who of each offer in each language
     text_targets: np.ndarray
+    keywords: tuple[str, ...] = ()  # each offer's keywords per language (for the classifier only)
+    keyword_targets: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    # The topics' words (names and synonyms, in bundles), so that the classifier knows a topic's
+    # vocabulary even where no example question uses a word ("kreş" for a Kita).
+    lexicon: tuple[str, ...] = ()
+    lexicon_topics: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
-        for part in (*self.questions, *self.languages, *self.texts):
+        for part in (*self.questions, *self.languages, *self.texts, *self.keywords, *self.lexicon):
             digest.update(part.encode() + b"\x1f")
         digest.update(self.targets.tobytes() + self.topics.tobytes() + self.text_targets.tobytes())
         return digest.hexdigest()[:16]
@@ -63,6 +72,7 @@ def corpus(catalogue: Catalogue) -> Corpus:
     offers = list(catalogue.offers)
     topic_index = {t: i for i, t in enumerate(catalogue.topics)}
     questions, languages, targets, topics, texts, text_targets = [], [], [], [], [], []
+    keywords, keyword_targets = [], []
 
     def add(question: str, lang: str, target: int, topic: int) -> None:
         questions.append(question)
@@ -78,17 +88,25 @@ def corpus(catalogue: Catalogue) -> Corpus:
             texts.append(f"{text.title}. {text.summary} {text.who}")
             text_targets.append(index)
             if text.keywords:
-                texts.append(", ".join(text.keywords))
-                text_targets.append(index)
+                keywords.append(", ".join(text.keywords))
+                keyword_targets.append(index)
+    lexicon, lexicon_topics = [], []
     for ident, topic in catalogue.topics.items():
         for lang, examples in topic.examples.items():
             for example in examples:
                 add(example, lang, TOPIC_ONLY, topic_index[ident])
+        for lang, terms in topic.synonyms.items():
+            words = [topic.names.get(lang, ""), *terms]
+            for start in range(0, len(words), LEXICON_BUNDLE):
+                lexicon.append(", ".join(w for w in words[start:start + LEXICON_BUNDLE] if w))
+                lexicon_topics.append(topic_index[ident])
     for lang, examples in catalogue.out_of_scope.items():
         for example in examples:
             add(example, lang, OUTSIDE, -1)
     return Corpus(tuple(questions), tuple(languages), np.array(targets, dtype=np.int32),
-                  np.array(topics, dtype=np.int32), tuple(texts), np.array(text_targets, dtype=np.int32))
+                  np.array(topics, dtype=np.int32), tuple(texts), np.array(text_targets, dtype=np.int32),
+                  tuple(keywords), np.array(keyword_targets, dtype=np.int32), tuple(lexicon),
+                  np.array(lexicon_topics, dtype=np.int32))
 
 
 def folds(questions: tuple[str, ...]) -> np.ndarray:
@@ -96,16 +114,22 @@ def folds(questions: tuple[str, ...]) -> np.ndarray:
     return np.array([int(hashlib.md5(q.encode()).hexdigest()[:8], 16) % FOLDS for q in questions], dtype=np.int32)
 
 
-def train_classifier(data: Corpus, offer_ids: list[str], fold: np.ndarray) -> tuple[NgramClassifier, np.ndarray]:
-    """The classifier (offers and "nothing fits"; a topic's general questions name no offer, so
-    it does not learn from them), and out-of-fold probabilities for every question with columns
-    in offer order and "nothing fits" last."""
+def train_classifier(data: Corpus, offer_ids: list[str], topic_ids: list[str], fold: np.ndarray | None = None,
+                     temperature: float | None = None) -> tuple[NgramClassifier, np.ndarray]:
+    """The classifier (offers, "nothing fits", and each topic's own words; a topic's general
+    questions name no offer, so it does not learn from them), and out-of-fold probabilities
+    for every question (see `align` for the columns). Without folds: only the classifier, with
+    the given temperature (a catalogue edit, the fusion kept)."""
     learns = data.targets != TOPIC_ONLY
     rows = np.flatnonzero(learns)
     labels = [offer_ids[t] if t >= 0 else NONE for t in data.targets[rows]]
-    texts = [data.questions[i] for i in rows] + list(data.texts)
-    labels += [offer_ids[t] for t in data.text_targets]
-    everywhere = np.concatenate([fold[rows], np.full(len(data.texts), -1, dtype=fold.dtype)])
+    texts = [data.questions[i] for i in rows] + list(data.texts) + list(data.keywords) + list(data.lexicon)
+    labels += [offer_ids[t] for t in data.text_targets] + [offer_ids[t] for t in data.keyword_targets]
+    labels += [TOPIC_CLASS + topic_ids[t] for t in data.lexicon_topics]
+    extra = len(data.texts) + len(data.keywords) + len(data.lexicon)
+    if fold is None:
+        return NgramClassifier.fit(texts, labels, temperature or 1.0), np.zeros((0, len(offer_ids) + 1))
+    everywhere = np.concatenate([fold[rows], np.full(extra, -1, dtype=fold.dtype)])
     scores, classes = NgramClassifier.out_of_fold(texts, labels, everywhere)
     truth = np.array([classes.index(label) for label in labels[:len(rows)]])
     temperature = fit_temperature(scores[:len(rows)], truth)
@@ -115,12 +139,19 @@ def train_classifier(data: Corpus, offer_ids: list[str], fold: np.ndarray) -> tu
     others = np.flatnonzero(~learns)
     if len(others):  # never trained on: the final model's opinion is out of sample
         probabilities[others] = classifier.proba([data.questions[i] for i in others])
+    return classifier, align(classes, probabilities, offer_ids, topic_ids)
+
+
+def align(classes: Sequence[str], probabilities: np.ndarray, offer_ids: list[str], topic_ids: list[str]) -> np.ndarray:
+    """Classifier probabilities as columns: every offer in order, "nothing fits", every topic's
+    own words in order (a class the catalogue lacks is 0)."""
     column = {label: i for i, label in enumerate(classes)}
-    aligned = np.zeros((len(data.questions), len(offer_ids) + 1), dtype=np.float32)
-    for j, ident in enumerate([*offer_ids, NONE]):
+    wanted = [*offer_ids, NONE, *(TOPIC_CLASS + t for t in topic_ids)]
+    aligned = np.zeros((len(probabilities), len(wanted)), dtype=np.float32)
+    for j, ident in enumerate(wanted):
         if ident in column:
             aligned[:, j] = probabilities[:, column[ident]]
-    return classifier, aligned
+    return aligned
 
 
 @dataclass(slots=True)
@@ -131,6 +162,7 @@ class Fitted:
     full: Stage | None
     cascade: float  # the fast stage answers alone when its best offer is at least this likely
     report: dict[str, float] = field(default_factory=dict)
+    temperature: float = 1.0  # of the classifier's softmax, fitted on its out-of-fold scores
 
 
 def fit_fusion(data: Corpus, signals: Signals, topic_of: np.ndarray, topics: int, has_encoder: bool) -> Fitted:
@@ -150,7 +182,12 @@ def fit_fusion(data: Corpus, signals: Signals, topic_of: np.ndarray, topics: int
         t = topic_features(signals.rows(rows), topic_of, topics, full)
         ty = np.zeros(t.shape[:2], dtype=np.int8)
         ty[np.arange(len(rows)), data.topics[rows]] = 1
-        topic = Scorer(TOPIC_FULL if full else TOPIC_FAST).fit(t.reshape(-1, t.shape[2]), ty.reshape(-1))
+        # A topic's general questions weigh as much, in all, as the offers' examples: people ask
+        # both kinds, and only the general ones teach where the offers' examples say nothing.
+        general = data.targets[rows] == TOPIC_ONLY
+        weight = np.where(general, max(1.0, (~general).sum() / max(1, general.sum())), 1.0)
+        topic = Scorer(TOPIC_FULL if full else TOPIC_FAST).fit(t.reshape(-1, t.shape[2]), ty.reshape(-1),
+                                                               np.repeat(weight, topics))
         offer_p = offer.probability(offer_features(signals, full))
         topic_p = topic.probability(topic_features(signals, topic_of, topics, full))
         combined = combine(offer_p, topic_p, topic_of)
