@@ -22,6 +22,7 @@ from bot.runner import Runtime
 from bot.service import Service
 from bot.store import Pseudonyms, Store
 from bot.transports.telegram import TelegramTransport, split_text
+from tests.https_proxy import HttpsProxy
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN = 4242
@@ -204,6 +205,32 @@ async def test_graceful_restart_in_a_backlog_answers_each_update_once(api, tmp_p
         assert all(counts[str(uid)] == 1 for uid in range(100, 140)), counts
     finally:
         await stop_bot(second)
+
+
+async def test_run_on_the_bare_defaults_with_only_the_token(api, tmp_path):
+    """The README's and the Dockerfile's path: TELEGRAM_BOT_TOKEN=… bildungslotse run, no config
+    file, the default https://api.telegram.org, reached here through a proxy to the loopback server."""
+    proxy = await HttpsProxy(tmp_path / "tls", api.port).start()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("BILDUNGSLOTSE_CONFIG", "BILDUNGSLOTSE_SECRET", "DATABASE_URL", "MATRIX_ACCESS_TOKEN",
+                        "MATRIX_PASSWORD", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")}
+    env.update(TELEGRAM_BOT_TOKEN=api.token, HTTPS_PROXY=proxy.url, SSL_CERT_FILE=str(proxy.ca_file))
+    work = tmp_path / "work"
+    work.mkdir()
+    process = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=work, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        api.text("/start", uid=90, lang="de")
+        await api.wait_for(lambda: api.sent(chat_id=90) or process.poll() is not None, timeout=60)
+        assert process.poll() is None, process.communicate()[0]
+        assert "Bildungslotse" in api.sent(chat_id=90)[0]["text"]
+        assert set(proxy.tunnels) == {"api.telegram.org:443"}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=60)[0]
+        await proxy.stop()
+    assert process.returncode == 0, output
+    assert "Traceback" not in output and (work / "data" / "bildungslotse.db").exists()
 
 
 async def test_kill_9_in_a_backlog_loses_no_update(api, tmp_path):
