@@ -26,7 +26,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", help="settings file (default: $BILDUNGSLOTSE_CONFIG or built-in defaults)")
     parser.add_argument("--catalogue", help="catalogue folder (default: the embedded Kassel catalogue)")
-    sub = parser.add_subparsers(dest="command")
+    # The same options after the command (`bildungslotse run --config FILE`); SUPPRESS keeps a
+    # value given before the command when none is given after it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--catalogue", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", parser_class=_subparser(common))
     sub.add_parser("chat", help="chat in the terminal")
     sub.add_parser("run", help="start the configured Telegram and Matrix bots")
     ask = sub.add_parser("ask", help="answer questions; '-' reads one question per line from stdin")
@@ -67,6 +72,14 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--rounds", type=int, default=5, help="passes over the questions (default 5)")
     bench.add_argument("--users", type=int, default=1000, help="concurrent simulated users (bench store)")
     return parser
+
+
+def _subparser(common: argparse.ArgumentParser) -> type[argparse.ArgumentParser]:
+    class Sub(argparse.ArgumentParser):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, parents=[common], **kwargs)
+
+    return Sub
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -138,3 +138,18 @@ def test_stats_without_a_database_is_a_clear_error():
     result = run("stats", env={"DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none"})
     assert result.returncode == 2 and "the database does not answer" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_options_after_the_command_work(tmp_path, catalogue_copy):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"data_dir: {tmp_path / 'data'}\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_BOT_TOKEN", "MATRIX_ACCESS_TOKEN")}
+    result = subprocess.run([sys.executable, "-m", "bot", "run", "--config", str(config)], capture_output=True,
+                            text=True, cwd=ROOT, env=env, timeout=60)
+    assert result.returncode == 2 and "TELEGRAM_BOT_TOKEN" in result.stderr, result.stderr  # read, not refused
+    missing = run("run", "--config", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2 and "nope.yaml: config file not found" in missing.stderr
+    (catalogue_copy / "offices.yaml").write_text("offices: [\n", encoding="utf-8")
+    broken = run("ask", "--catalogue", str(catalogue_copy), "Kita")
+    assert broken.returncode == 1 and "offices.yaml" in broken.stderr
+    assert main(["--config", str(config), "ask", "--json", "Kita"]) == 0  # before the command, as always
