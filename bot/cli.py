@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import logging
 import os
@@ -202,6 +203,7 @@ def _ask(engine, args: argparse.Namespace) -> int:
                   ", ".join(f"{w} {v:.2f}" for w, v in words[:6]))
         return 0
     if args.question == ["-"]:
+        _tolerant_stdin()
         for index, line in enumerate(sys.stdin):
             print(answer(line.rstrip("\n"), index), flush=True)
         return 0
@@ -209,11 +211,18 @@ def _ask(engine, args: argparse.Namespace) -> int:
     return 0
 
 
+def _tolerant_stdin() -> None:
+    """A byte that is not UTF-8 becomes U+FFFD, not the end of the command."""
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(errors="replace")
+
+
 async def _chat(config: Config, engine) -> int:
     from bot.app import open_store, purge_periodically
     from bot.service import Service
     from bot.transports.console import run_chat
 
+    _tolerant_stdin()
     store = await open_store(config)
     purge = asyncio.create_task(purge_periodically(store))
     try:

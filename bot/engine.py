@@ -29,14 +29,17 @@ from bot.reply import (
     SetPreference,
     Subscribe,
 )
-from bot.text import Line, Span, bold, plain
+from bot.text import Line, Span, bold, plain, shorten
 
 MAX_QUESTION = 1000  # characters looked at; the rest of a very long message is ignored
 SHOWN = 3  # offers per answer
 CONFIDENT = 0.6  # detection confidence above which the message's language wins over the hint
 # Deep-link payloads (Telegram allows 64 characters of A-Za-z0-9_-): a language, then a topic or an
 # offer, then optionally the index of a district: "ar", "ar-daycare", "ar-o-kita-anmeldung", "ar-daycare_d10".
-_DEEP_LINK = re.compile(r"^(?P<lang>[a-z]{2})(?:-(?:(?P<offer>o-[a-z0-9-]+)|(?P<topic>[a-z-]+)))?(?:_d(?P<district>\d{1,2}))?$")
+_DEEP_LINK = re.compile(r"^(?P<lang>[a-z]{2})(?:-(?:(?P<offer>o-[a-z0-9-]+)|(?P<topic>[a-z-]+)))?(?:_d(?P<district>[0-9]{1,2}))?$")
+# A district button: its index. ASCII digits, few: "²".isdigit() is true and int() of it fails.
+_DISTRICT = re.compile(r"[0-9]{1,3}")
+LABEL = 60  # characters of a button label; Telegram shows less on a phone anyway
 
 
 @dataclass(slots=True)
@@ -160,7 +163,7 @@ class Engine:
                 return self._offer_action(session, lang, ident, action or "card")
         if kind == "more":
             return self._more(session, lang)
-        if kind == "d":
+        if kind == "d" and (rest == "-" or (_DISTRICT.fullmatch(rest) and int(rest) < len(self.catalogue.districts))):
             return self._set_district(lang, rest)
         if kind == "share":
             deep = _DEEP_LINK.match(rest)
@@ -268,7 +271,7 @@ class Engine:
 
     def _set_district(self, lang: str, value: str) -> Reply:
         _ = translator(lang)
-        if value.isdigit() and int(value) < len(self.catalogue.districts):
+        if value != "-":
             district = self.catalogue.districts[int(value)]
             line = _("I will show offers in {district} first.").format(district=district)
             effect = SetPreference(district=district)
@@ -305,7 +308,7 @@ class Engine:
         session.results, session.shown = offers, 0
         name = self.catalogue.topics[topic].name(lang)
         lines: list[Line] = [(bold(name),), (plain(_("Choose an offer:")),)]
-        buttons = [(Button(self.catalogue.offers[i].text(lang).title[:60], f"o:{i}:card"),) for i in offers]
+        buttons = [(Button(shorten(self.catalogue.offers[i].text(lang).title, LABEL), f"o:{i}:card"),) for i in offers]
         if subscribed:
             buttons.append((Button(_("🔕 Stop news about this topic"), f"sub:{topic}:0"),))
         else:
@@ -365,7 +368,7 @@ class Engine:
             card = cards.offer_lines(offer, self.catalogue.office_of(offer), lang, _)
             lines.append((plain(f"{number}. "), *card[0]))
             lines.extend(card[1:])
-            rows.append((Button(f"{number}. {offer.text(lang).title}"[:60], f"o:{ident}:card"),))
+            rows.append((Button(shorten(f"{number}. {offer.text(lang).title}", LABEL), f"o:{ident}:card"),))
             draft = draft or (lang != "de" and offer.text(lang).status == "draft")
         if draft:
             lines += [(), (Span(_("Draft translation, not yet checked by a native speaker."), "italic"),)]

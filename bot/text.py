@@ -34,6 +34,17 @@ def plain(text: str) -> Span:
     return Span(text)
 
 
+def shorten(text: str, limit: int) -> str:
+    """At most `limit` characters for a button label: cut at a word boundary and marked with "…"."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:  # a word boundary not too far back; else one very long word is cut
+        cut = cut[:space]
+    return cut.rstrip(" ,;:-–—(/") + "…"
+
+
 def bold(text: str) -> Span:
     return Span(text, "bold")
 

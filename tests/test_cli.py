@@ -153,3 +153,18 @@ def test_options_after_the_command_work(tmp_path, catalogue_copy):
     broken = run("ask", "--catalogue", str(catalogue_copy), "Kita")
     assert broken.returncode == 1 and "offices.yaml" in broken.stderr
     assert main(["--config", str(config), "ask", "--json", "Kita"]) == 0  # before the command, as always
+
+
+def test_odd_bytes_and_numbers_end_neither_the_terminal_chat_nor_ask(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"data_dir: {tmp_path / 'data'}\n", encoding="utf-8")
+    lines = [b"Kita \xff\xfe", "²".encode(), "٣".encode(), b"9" * 5000, b"1", b"/quit"]
+    chat = subprocess.run([sys.executable, "-m", "bot", "--config", str(config), "chat"], input=b"\n".join(lines) + b"\n",
+                          capture_output=True, cwd=ROOT, timeout=120)
+    assert chat.returncode == 0 and b"Traceback" not in chat.stderr, chat.stderr.decode(errors="replace")
+    assert chat.stdout.decode().count("Kibeka") >= 1  # the question with a broken byte was answered
+    ask = subprocess.run([sys.executable, "-m", "bot", "ask", "--json", "-"], input=b"Kita \xff\n\xc3\nDeutschkurs\n",
+                         capture_output=True, cwd=ROOT, timeout=120)
+    assert ask.returncode == 0, ask.stderr.decode(errors="replace")
+    answers = [json.loads(line) for line in ask.stdout.decode().splitlines()]
+    assert len(answers) == 3 and answers[0]["category"] == "daycare" and answers[2]["category"] == "language-course"

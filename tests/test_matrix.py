@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from bot.engine import Engine
 from bot.loopback.synapse import Synapse, available
 from bot.service import Service
 from bot.store import Pseudonyms, Store
+from bot.transports import notices
 from bot.transports.matrix import MatrixTransport
 from tests.matrix_helpers import Person, body, unique
 
@@ -91,14 +93,17 @@ async def test_numbered_choices_answer_buttons(bot, alice):
     await alice.wait_replies(room, bot.user_id, 1)
     await alice.say(room, "Kita")
     answer = body((await alice.wait_replies(room, bot.user_id, 2))[-1])
-    assert "1. " in answer
+    assert "1. " in answer and not re.search(r"^\d+\. \d+\. ", answer, re.MULTILINE)  # numbered once
     await alice.say(room, "1")
     card = body((await alice.wait_replies(room, bot.user_id, 3))[-1])
     assert "kibeka.kassel.de" in card
     await alice.say(room, "!lotse language ar")
-    assert "\u200f" in body((await alice.wait_replies(room, bot.user_id, 4))[-1])
+    arabic = body((await alice.wait_replies(room, bot.user_id, 4))[-1])
+    assert "\u200f" in arabic and notices.choose_by_number("ar") in arabic and "Answer with the number" not in arabic
+    await alice.say(room, "²")  # looks like a number to str.isdigit(): a question, not a crash
+    await alice.wait_replies(room, bot.user_id, 5)
     await alice.say(room, "!lotse privacy")
-    privacy = body((await alice.wait_replies(room, bot.user_id, 5))[-1])
+    privacy = body((await alice.wait_replies(room, bot.user_id, 6))[-1])
     assert "!lotse forget" in privacy and "/forget" not in privacy
 
 

@@ -30,6 +30,7 @@ from nio import (
 )
 from nio.api import MessageDirection
 
+from bot.cards import SHARE
 from bot.config import MatrixSettings
 from bot.news import PermanentSendError
 from bot.reply import Button, Incoming, Reply
@@ -37,6 +38,7 @@ from bot.service import Service
 from bot.store import Store
 from bot.text import render_html, render_plain
 from bot.transports import notices
+from bot.transports.choices import by_number, choice, number_choices
 from bot.transports.telegram import ADMIN_COMMANDS, USER_COMMANDS, AdminAction
 
 log = logging.getLogger(__name__)
@@ -58,7 +60,7 @@ class MatrixTransport:
         self.key_dir = data_dir / "matrix"
         self.client: AsyncClient | None = None
         self._stop = asyncio.Event()
-        self._choices: OrderedDict[tuple[str, str], list[Button]] = OrderedDict()
+        self._choices: OrderedDict[tuple[str, str], dict[int, Button]] = OrderedDict()
         self._joined_at: dict[str, int] = {}  # rooms joined by this process: skip older events
         self._waiting: list[tuple[float, MatrixRoom, MegolmEvent]] = []  # undecryptable, waiting for keys
         self._told: set[str] = set()  # rooms told once that a message could not be decrypted
@@ -265,9 +267,9 @@ class MatrixTransport:
         elif mentioned:
             text = self._without_mention(room, text)
         key = (room.room_id, sender)
-        choices = self._choices.get(key, [])
-        if text.isdigit() and 1 <= int(text) <= len(choices):
-            incoming = Incoming(user="", payload=choices[int(text) - 1].payload)
+        button = choice(text, self._choices.get(key, {}))
+        if button is not None:
+            incoming = Incoming(user="", payload=button.payload)
         else:
             if text.startswith("/") and text[1:].split(" ")[0] in ADMIN_COMMANDS:
                 await self._admin(room.room_id, sender, text[1:].split(" ")[0])
@@ -310,21 +312,15 @@ class MatrixTransport:
         return re.sub(r"(?<![\w/])/(" + "|".join(COMMANDS) + r")\b", lambda m: f"{prefix} {m.group(1)}", text)
 
     async def send(self, room_id: str, reply: Reply, remember_for: tuple[str, str] | None) -> None:
-        buttons: list[Button] = []
-        for message in reply.messages:
+        numbered = number_choices(reply, skip=(SHARE,))  # no share links here; the card can be forwarded
+        hint = notices.choose_by_number(reply.language)
+        for message, choices in zip(reply.messages, numbered, strict=True):
             plain = render_plain(list(message.lines), reply.rtl)
             formatted = render_html(list(message.lines), reply.rtl).replace("\n", "<br>\n")
-            numbered = []
-            for row in message.buttons:
-                for button in row:
-                    if button.payload.startswith("share:"):
-                        continue  # no share links on Matrix; the card itself can be forwarded
-                    buttons.append(button)
-                    numbered.append(f"{len(buttons)}. {button.label}")
-            if numbered:
-                hint = notices.choose_by_number(reply.language)
-                plain += "\n\n" + hint + "\n" + "\n".join(numbered)
-                formatted += "<br>\n<br>\n<i>" + html.escape(hint) + "</i><br>\n" + "<br>\n".join(html.escape(n) for n in numbered)
+            if choices:
+                lines = [f"{number}. {label}" for number, label, _ in choices]
+                plain += "\n\n" + hint + "\n" + "\n".join(lines)
+                formatted += "<br>\n<br>\n<i>" + html.escape(hint) + "</i><br>\n" + "<br>\n".join(html.escape(n) for n in lines)
             content = {"msgtype": "m.text", "body": self._commands_here(plain), "format": "org.matrix.custom.html",
                        "formatted_body": self._commands_here(formatted)}
             await self._send(room_id, content)
@@ -333,7 +329,7 @@ class MatrixTransport:
                 await self._send(room_id, {"msgtype": "m.location", "body": f"{where.title}, {where.address}",
                                            "geo_uri": f"geo:{where.latitude},{where.longitude}"})
         if remember_for:
-            self._choices[remember_for] = buttons
+            self._choices[remember_for] = by_number(numbered)
             self._choices.move_to_end(remember_for)
             while len(self._choices) > 10_000:
                 self._choices.popitem(last=False)
