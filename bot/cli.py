@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.catalogue import CatalogueError, validate
 from bot.config import MATRIX_TOKEN_ENV, TELEGRAM_TOKEN_ENV, Config, ConfigError, load_config
 from bot.languages import LANGUAGES
-from bot.store import StoreError
+from bot.store import SecretError, StoreError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {problem}", file=sys.stderr)
         print("Fix them, then check with: bildungslotse validate", file=sys.stderr)
         return 1
-    except StoreError as exc:
+    except (StoreError, SecretError) as exc:
         print(f"bildungslotse: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

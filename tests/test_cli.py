@@ -168,3 +168,11 @@ def test_odd_bytes_and_numbers_end_neither_the_terminal_chat_nor_ask(tmp_path):
     assert ask.returncode == 0, ask.stderr.decode(errors="replace")
     answers = [json.loads(line) for line in ask.stdout.decode().splitlines()]
     assert len(answers) == 3 and answers[0]["category"] == "daycare" and answers[2]["category"] == "language-course"
+
+
+def test_a_short_secret_stops_the_bot_with_one_sentence(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"data_dir: {tmp_path / 'data'}\n", encoding="utf-8")
+    result = run("--config", str(config), "chat", stdin="/quit\n", env={"BILDUNGSLOTSE_SECRET": "s"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("bildungslotse: BILDUNGSLOTSE_SECRET is too short (1 bytes)")

@@ -21,6 +21,7 @@ from bot.service import Service
 from bot.store import Pseudonyms, Store
 from bot.transports import notices
 from bot.transports.matrix import MatrixTransport
+from tests.helpers import TEST_SECRET
 from tests.matrix_helpers import Person, body, unique
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -191,7 +192,7 @@ def _config(tmp_path: Path, synapse: Synapse, user_id: str) -> Path:
 
 
 def _launch(config: Path, token: str) -> subprocess.Popen:
-    env = {**os.environ, "MATRIX_ACCESS_TOKEN": token, "BILDUNGSLOTSE_SECRET": "s"}
+    env = {**os.environ, "MATRIX_ACCESS_TOKEN": token, "BILDUNGSLOTSE_SECRET": TEST_SECRET}
     env.pop("TELEGRAM_BOT_TOKEN", None)
     log = (config.parent / "bot.log").open("a")
     return subprocess.Popen([sys.executable, "-m", "bot", "--config", str(config), "run"], cwd=ROOT, env=env,

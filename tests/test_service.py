@@ -11,6 +11,7 @@ from bot.reply import Incoming
 from bot.service import Service
 from bot.stats import collect, render_csv, render_png, render_table
 from bot.store import Pseudonyms, Store
+from tests.helpers import TEST_SECRET
 
 
 @pytest.fixture
@@ -113,7 +114,7 @@ def test_stats_command(tmp_path):
 
     config = tmp_path / "config.yaml"
     config.write_text(f"data_dir: {tmp_path / 'data'}\n", encoding="utf-8")
-    env = {**os.environ, "BILDUNGSLOTSE_SECRET": "s"}
+    env = {**os.environ, "BILDUNGSLOTSE_SECRET": TEST_SECRET}
     root = Path(__file__).resolve().parents[1]
     chat = subprocess.run([sys.executable, "-m", "bot", "--config", str(config), "chat"], input="Kita\nSchach spielen\n",
                           capture_output=True, text=True, cwd=root, env=env, timeout=120)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
+import stat
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from bot.bench_store import POSTGRES_URL, drop_schema, postgres_schema
-from bot.store import Pseudonyms, Store, StoreError, scrub
+from bot.store import Pseudonyms, SecretError, Store, StoreError, load_secret, scrub, sqlite_url
 
 SECRET = b"test-secret"
 
@@ -210,3 +213,38 @@ def test_malformed_database_url_is_a_clear_error():
 )
 def test_scrub(raw, clean):
     assert scrub(raw) == clean
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+async def test_data_folder_secret_and_database_are_private_from_the_start(tmp_path, monkeypatch):
+    monkeypatch.delenv("BILDUNGSLOTSE_SECRET", raising=False)
+    monkeypatch.setattr(Path, "chmod", lambda self, mode: None)  # no later chmod may be what makes them private
+    umask = os.umask(0o022)
+    try:
+        data = tmp_path / "data"
+        secret = load_secret(data)
+        store = await Store.open(sqlite_url(data), Pseudonyms(secret))
+        await store.set_prefs(store.key("terminal", 1), language="de")
+        await store.flush()
+        files = sorted(p.name for p in data.iterdir())
+        modes = {p.name: _mode(p) for p in data.iterdir()}
+        await store.close()
+    finally:
+        os.umask(umask)
+    assert _mode(data) == 0o700 and len(secret) >= 32
+    assert "bildungslotse.db" in files and "secret.key" in files
+    assert all(mode == 0o600 for mode in modes.values()), modes
+
+
+@pytest.mark.parametrize("value", ["", "s", "x" * 31])
+def test_a_short_secret_is_refused_with_one_sentence(tmp_path, monkeypatch, value):
+    monkeypatch.setenv("BILDUNGSLOTSE_SECRET", value)
+    with pytest.raises(SecretError, match="BILDUNGSLOTSE_SECRET is too short .* at least 32"):
+        load_secret(tmp_path)
+    monkeypatch.delenv("BILDUNGSLOTSE_SECRET")
+    (tmp_path / "secret.key").write_text(value)
+    with pytest.raises(SecretError, match="secret.key holds a secret .* too short"):
+        load_secret(tmp_path)

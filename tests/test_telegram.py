@@ -22,6 +22,7 @@ from bot.runner import Runtime
 from bot.service import Service
 from bot.store import Pseudonyms, Store
 from bot.transports.telegram import TelegramTransport, split_text
+from tests.helpers import TEST_SECRET
 from tests.https_proxy import HttpsProxy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -236,7 +237,7 @@ async def test_run_on_the_bare_defaults_with_only_the_token(api, tmp_path):
 async def test_kill_9_in_a_backlog_loses_no_update(api, tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text(f"data_dir: {tmp_path / 'data'}\ntelegram:\n  base_url: {api.base_url}\n", encoding="utf-8")
-    env = {**os.environ, "TELEGRAM_BOT_TOKEN": api.token, "BILDUNGSLOTSE_SECRET": "s"}
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": api.token, "BILDUNGSLOTSE_SECRET": TEST_SECRET}
 
     def launch() -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", "bot", "--config", str(config), "run"], cwd=ROOT, env=env,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -14,22 +15,50 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 
 SECRET_ENV = "BILDUNGSLOTSE_SECRET"
+MIN_SECRET = 32  # bytes: an HMAC key shorter than this can be guessed, and every pseudonym with it
 log = logging.getLogger(__name__)
+
+
+class SecretError(ValueError):
+    """The pseudonym secret is unusable; the message says how to make a good one."""
+
+
+def private_dir(path: Path) -> Path:
+    """A folder only the bot's user can enter (0700 when we create it; umask cannot widen it)."""
+    if not path.is_dir():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.chmod(0o700)
+    return path
+
+
+def private_file(path: Path) -> None:
+    """Create `path` empty and 0600 unless it exists: never readable by others, not even for a moment."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def load_secret(data_dir: Path) -> bytes:
     """The secret from $BILDUNGSLOTSE_SECRET; for a local bot without it, one generated once
     into the data directory (never into the repository), so keys stay stable across restarts."""
+    how = "e.g. the output of: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
     value = os.environ.get(SECRET_ENV)
-    if value:
+    if value is not None:
+        if len(value.encode()) < MIN_SECRET:
+            raise SecretError(f"{SECRET_ENV} is too short ({len(value.encode())} bytes): set at least "
+                              f"{MIN_SECRET} random bytes, {how}")
         return value.encode()
     path = data_dir / "secret.key"
     if path.exists():
-        return path.read_bytes().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+        secret = path.read_bytes().strip()
+        if len(secret) < MIN_SECRET:
+            raise SecretError(f"{path} holds a secret of {len(secret)} bytes, too short: put at least "
+                              f"{MIN_SECRET} random bytes in it, {how} (a new secret makes stored preferences unreachable)")
+        return secret
+    private_dir(data_dir)
     value = secrets.token_urlsafe(32)
-    path.write_text(value)
-    path.chmod(0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # 0600 from the first byte
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
     log.warning("%s is not set: generated a secret in %s (set the variable on a server)", SECRET_ENV, path)
     return value.encode()
 

@@ -23,7 +23,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from bot.store.privacy import Pseudonyms
+from bot.store.privacy import Pseudonyms, private_dir, private_file
 from bot.store.schema import (
     events,
     news_enqueued,
@@ -103,7 +103,8 @@ class Store:
             if url.startswith("sqlite"):
                 path = url.split("///", 1)[-1]
                 if path and path != ":memory:":
-                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                    private_dir(Path(path).parent)
+                    private_file(Path(path))  # SQLite gives its -wal and -shm files the same mode
                 engine = create_async_engine(url, connect_args={"timeout": 5, **(connect_args or {})})
             else:
                 engine = create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,

@@ -36,6 +36,7 @@ from bot.news import PermanentSendError
 from bot.reply import Button, Incoming, Reply
 from bot.service import Service
 from bot.store import Store
+from bot.store.privacy import private_dir
 from bot.text import render_html, render_plain
 from bot.transports import notices
 from bot.transports.choices import by_number, choice, number_choices
@@ -71,7 +72,7 @@ class MatrixTransport:
     # -- life cycle ------------------------------------------------------------------------
     async def start(self) -> None:
         settings = self.settings
-        self.key_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.key_dir)  # the e2e keys: only for the bot's user
         device_id = await self.store.get_sync("matrix.device_id")
         config = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False, max_limit_exceeded=0,
                                    max_timeouts=0, request_timeout=60)
