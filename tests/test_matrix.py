@@ -38,17 +38,22 @@ def synapse(tmp_path_factory):
 class Bot:
     """The bot in this process, with its own account, store and key directory."""
 
-    def __init__(self, synapse: Synapse, directory: Path, name: str | None = None) -> None:
-        self.synapse, self.directory = synapse, directory
+    def __init__(self, synapse: Synapse, directory: Path, name: str | None = None, admins: tuple[str, ...] = ()) -> None:
+        self.synapse, self.directory, self.admins = synapse, directory, admins
         self.account = synapse.register(name or unique("lotse"))
         self.user_id = self.account["user_id"]
+
+    @staticmethod
+    async def admin(command: str) -> str:
+        return f"ADMIN ANSWER: {command}, with the unanswered questions"
 
     async def start(self) -> Bot:
         catalogue = load_catalogue(ROOT / "offers" / "kassel")
         self.store = await Store.open(f"sqlite+aiosqlite:///{self.directory}/bot.db", Pseudonyms(b"m"))
-        settings = MatrixSettings(homeserver=self.synapse.url, user_id=self.user_id, token=self.account["access_token"])
+        settings = MatrixSettings(homeserver=self.synapse.url, user_id=self.user_id, token=self.account["access_token"],
+                                  admins=self.admins)
         self.transport = MatrixTransport(settings, Service(Engine(catalogue, build_matcher(catalogue)), self.store, "matrix"),
-                                         self.store, self.directory)
+                                         self.store, self.directory, admin=self.admin)
         await self.transport.start()
         self.task = asyncio.create_task(self.transport.run())
         return self
@@ -122,6 +127,26 @@ async def test_in_a_room_with_more_people_only_mentions_and_the_prefix(bot, alic
         assert await alice.quiet_for(room, bot.user_id, 1.5) == 3
         assert "Integrationskurs" in body(replies[1])
     finally:
+        await bob.close()
+
+
+async def test_admin_commands_only_in_a_direct_chat(synapse, alice, tmp_path):
+    bob = Person(synapse, unique("bob"), tmp_path / "bob")
+    admin_bot = await Bot(synapse, tmp_path / "admin-bot", admins=(alice.user_id,)).start()
+    try:
+        group = await alice.room_with(admin_bot.user_id, bob.user_id, direct=False)
+        await bob.sync(0)
+        await bob.join(group)
+        await alice.wait_replies(group, admin_bot.user_id, 1)  # the greeting
+        await alice.say(group, "!lotse stats")
+        in_group = body((await alice.wait_replies(group, admin_bot.user_id, 2))[-1])
+        assert "ADMIN ANSWER" not in in_group and "!lotse topics" in in_group  # the help, not the figures
+        direct = await alice.room_with(admin_bot.user_id)
+        await alice.wait_replies(direct, admin_bot.user_id, 1)
+        await alice.say(direct, "!lotse stats")
+        assert body((await alice.wait_replies(direct, admin_bot.user_id, 2))[-1]) == "ADMIN ANSWER: stats, with the unanswered questions"
+    finally:
+        await admin_bot.stop()
         await bob.close()
 
 

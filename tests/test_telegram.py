@@ -282,6 +282,16 @@ async def test_admin_commands_only_for_admins(api, bot):
     assert "Reloaded" not in api.sent(chat_id=60)[0]["text"]
 
 
+async def test_admin_commands_are_answered_only_in_private_chats(api, bot):
+    group = api.chat(-600, "group")
+    api.text("/stats", uid=ADMIN, chat=group)
+    api.text("/stats@lotse_test_bot", uid=ADMIN, chat=group)
+    api.text("/stats", uid=ADMIN)
+    await api.wait_for(lambda: len(api.sent(chat_id=-600)) >= 2 and api.sent(chat_id=ADMIN))
+    assert "questions=" in api.sent(chat_id=ADMIN)[0]["text"]  # the figures, in private
+    assert all("questions=" not in p["text"] and "unanswered" not in p["text"] for p in api.sent(chat_id=-600))
+
+
 def test_long_text_is_split_on_lines_within_the_limit():
     text = "\n".join(f"<b>line {i}</b> " + "x" * 90 for i in range(200))
     parts = split_text(text)

@@ -273,7 +273,7 @@ class MatrixTransport:
             incoming = Incoming(user="", payload=button.payload)
         else:
             if text.startswith("/") and text[1:].split(" ")[0] in ADMIN_COMMANDS:
-                await self._admin(room.room_id, sender, text[1:].split(" ")[0])
+                await self._admin(room, sender, text[1:].split(" ")[0])
                 return
             incoming = Incoming(user="", text=text)
         started = time.perf_counter()
@@ -282,8 +282,10 @@ class MatrixTransport:
         await self.send(room.room_id, reply, remember_for=key)
         self.handled += 1
 
-    async def _admin(self, room_id: str, sender: str, command: str) -> None:
-        if self.admin is None or sender not in self.settings.admins:
+    async def _admin(self, room: MatrixRoom, sender: str, command: str) -> None:
+        room_id = room.room_id
+        # Only in a direct chat: in a room with others, stats would show the unanswered questions to all.
+        if self.admin is None or sender not in self.settings.admins or room.member_count > 2:
             reply = await self.service.handle(sender, Incoming(user="", text="/help"), address=room_id)
             await self.send(room_id, reply, remember_for=(room_id, sender))
             return

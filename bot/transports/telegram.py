@@ -238,7 +238,8 @@ class TelegramTransport:
         user, chat, message = update.effective_user, update.effective_chat, update.effective_message
         if not (user and chat and message and message.text):
             return
-        if self.admin is None or user.id not in self.settings.admins:
+        # Only in a private chat: in a group, /stats would show the unanswered questions to everyone.
+        if self.admin is None or user.id not in self.settings.admins or chat.type != "private":
             await self._answer(update, Incoming(user="", text="/help"))
             return
         command = message.text.split()[0].split("@")[0].lstrip("/")
