@@ -37,6 +37,7 @@ CONFIDENT = 0.6  # detection confidence above which the message's language wins 
 # Deep-link payloads (Telegram allows 64 characters of A-Za-z0-9_-): a language, then a topic or an
 # offer, then optionally the index of a district: "ar", "ar-daycare", "ar-o-kita-anmeldung", "ar-daycare_d10".
 _DEEP_LINK = re.compile(r"^(?P<lang>[a-z]{2})(?:-(?:(?P<offer>o-[a-z0-9-]+)|(?P<topic>[a-z-]+)))?(?:_d(?P<district>[0-9]{1,2}))?$")
+UNKNOWN_LINK = "unknown"  # what is counted for a /start argument that is not a link of ours
 # A district button: its index. ASCII digits, few: "²".isdigit() is true and int() of it fails.
 _DISTRICT = re.compile(r"[0-9]{1,3}")
 LABEL = 60  # characters of a button label; Telegram shows less on a phone anyway
@@ -186,12 +187,12 @@ class Engine:
                                          cards.topic_buttons(self.catalogue, lang)))
 
     def _start(self, session: Session, incoming: Incoming, argument: str) -> Reply:
-        reply = self._deep_link(session, incoming, argument[:64]) if argument else None
-        if reply is not None:
-            return replace(reply, effects=(*reply.effects, Referred(argument[:64], True, reply.language)))
+        reply = self._deep_link(session, incoming, argument) if 0 < len(argument) <= 64 else None
+        if reply is not None:  # one of our links: made of catalogue ids only, so it is kept as it is
+            return replace(reply, effects=(*reply.effects, Referred(argument, True, reply.language)))
         reply = self._welcome(session, incoming)
-        if argument:  # an unknown or broken link: a normal start, counted as such
-            return replace(reply, effects=(Referred(argument[:64], False, reply.language),))
+        if argument:  # not one of our links: a normal start, counted without what was typed (a name, a number)
+            return replace(reply, effects=(Referred(UNKNOWN_LINK, False, reply.language),))
         return reply
 
     def _deep_link(self, session: Session, incoming: Incoming, argument: str) -> Reply | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from bot.engine import Engine
 from bot.reply import Incoming
@@ -91,8 +92,8 @@ async def test_questions_feedback_and_links_become_anonymous_figures(service, st
     assert "closest:" in table
     assert "daycare" in table and "ar" in table
     assert "[phone]" in table and "1234567" not in table  # scrubbed unanswered question
-    assert {p for p, _, _ in figures.referrals} == {"ar-daycare", "broken-link!"}
-    assert dict((p, k) for p, k, _ in figures.referrals)["broken-link!"] is False
+    assert {p for p, _, _ in figures.referrals} == {"ar-daycare", "unknown"}
+    assert dict((p, k) for p, k, _ in figures.referrals)["unknown"] is False
     last = table.splitlines()[-1]
     assert "questions=3 answered=1" in last and "helpful=1" in last and "link_uses=2" in last
     csv = render_csv(figures).splitlines()
@@ -123,3 +124,19 @@ def test_stats_command(tmp_path):
                             capture_output=True, text=True, cwd=root, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "questions=2 answered=1" in result.stdout and (tmp_path / "s.png").exists()
+
+
+async def test_text_typed_after_start_is_not_kept(service, store):
+    """Only our own links are kept; anything else typed after /start (a name, a number) counts as unknown."""
+    await service.handle(5, Incoming(user="", text="/start Amal Haddad 0151 2345678 Wesertor"))
+    await service.handle(6, Incoming(user="", text="/start ar-o-zz-nobody"))  # link-shaped, but not ours
+    await service.handle(7, Incoming(user="", text="/start tr-daycare"))
+    await store.flush()
+    async with store.engine.connect() as conn:
+        rows = [repr(tuple(r)) for table in ("events", "referrals")
+                for r in (await conn.execute(text(f"SELECT * FROM {table}"))).all()]
+    dump = "\n".join(rows)
+    assert "Amal" not in dump and "2345678" not in dump and "nobody" not in dump
+    figures = await collect(store)
+    assert {(p, k, n) for p, k, n in figures.referrals} == {("tr-daycare", True, 1), ("unknown", False, 2)}
+    assert "Amal" not in render_table(figures)

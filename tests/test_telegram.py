@@ -92,7 +92,7 @@ async def test_deep_links_open_language_and_topic_or_fall_back(api, bot):
     _, _, store = bot
     await store.flush()
     known = {r.payload: r.known for r in await store.referral_rows()}
-    assert known == {"tr-daycare": True, "no-such-thing": False}
+    assert known == {"tr-daycare": True, "unknown": False}
 
 
 async def test_language_picker_and_choice(api, bot):
