@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import secrets
+import unicodedata
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -84,13 +85,36 @@ class Pseudonyms:
             return None
 
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# What could identify a person in a kept question, each replaced by a placeholder without digits
+# or "@" (so scrubbing twice changes nothing). Applied after NFKC, so full-width "ｎａｍｅ＠…" and
+# "０１５１…" look like their ASCII forms; \d also matches Arabic-Indic and Persian digits.
+_AT = r"(?:\s*@\s*|\s*[(\[{]\s*(?:at|@)\s*[)\]}]\s*)"
+_DOT = r"(?:\.|\s*[(\[{]\s*(?:dot|punkt)\s*[)\]}]\s*)"
+_EMAIL = re.compile(rf"[\w.+-]+{_AT}[\w-]+(?:{_DOT}[\w-]+)+", re.IGNORECASE)
+_LINK = re.compile(r"(?:https?://|www\.)\S+|\b(?:[\w-]+\.)+[a-z]{2,}/\S*", re.IGNORECASE)  # t.me/…, wa.me/…, any path
+_HANDLE = re.compile(r"(?<![\w@])@[\w.]{3,}(?::[\w.-]+)?")  # @username, a Matrix id @name:server
+# A street and its house number: German street words (Kassel's addresses), and the words for
+# "street" that come before the name in the other languages.
+_STREET = re.compile(
+    r"\b[\w.-]*(?:straße|strasse|str\.|weg|platz|allee|gasse|ring|damm|ufer|chaussee|pfad|steig|stieg|"
+    r"graben|markt|anlage|wall|berg|hof|tor)\s*\d{1,4}(?:\s?[a-z](?!\w))?(?!\w)"
+    r"|\b(?:ул\.|улица|вул\.|вулиця|бул\.|ulica|ul\.|aleja|al\.|strada|str\.|bd\.|bulevardul|sokak|sokağı|"
+    r"sok\.|cadde|caddesi|cad\.|mahallesi|mah\.|شارع|خیابان|کوچه)\s*(?:[^\s\d]+\s+){0,3}?"
+    r"(?:no[.:]?\s*)?\d{1,4}(?:\s?[a-zа-я](?!\w))?(?!\w)",
+    re.IGNORECASE)
+# Passport and ID card numbers: 6-12 letters and digits, at least three digits and one letter.
+_DOCUMENT = re.compile(r"\b(?=(?:[a-z]*\d){3})(?=\d*[a-z])[a-z\d]{6,12}\b", re.IGNORECASE | re.ASCII)
 _PHONE = re.compile(r"(?:\+|00)?\d[\d\s/().-]{5,}\d")
 _DIGITS = re.compile(r"\d{5,}")
 
 
 def scrub(text: str) -> str:
     """Remove what could identify a person from a question before it is kept."""
+    text = unicodedata.normalize("NFKC", text)
     text = _EMAIL.sub("[e-mail]", text)
+    text = _LINK.sub("[link]", text)
+    text = _HANDLE.sub("[handle]", text)
+    text = _STREET.sub("[address]", text)
+    text = _DOCUMENT.sub("[document]", text)
     text = _PHONE.sub(lambda m: "[phone]" if sum(c.isdigit() for c in m.group()) >= 6 else m.group(), text)
     return _DIGITS.sub("[number]", text)
