@@ -14,6 +14,7 @@ from bot.matching.index import DEFAULT_THRESHOLD
 from bot.store import Pseudonyms, Store, load_secret, sqlite_url
 
 log = logging.getLogger(__name__)
+JOURNAL_FILE = "journal"
 
 
 def build_matcher(catalogue: Catalogue, threshold: float = DEFAULT_THRESHOLD) -> Matcher:
@@ -30,7 +31,9 @@ async def open_store(config: Config) -> Store:
     """The configured database ($DATABASE_URL, else SQLite in the data directory), schema upgraded."""
     secret = load_secret(config.data_dir)
     url = config.database_url or sqlite_url(config.data_dir)
-    return await Store.open(url, Pseudonyms(secret), retention_days=config.retention_days)
+    # The journal keeps what the write-behind queue accepted until the database has it (README: the store).
+    return await Store.open(url, Pseudonyms(secret), retention_days=config.retention_days,
+                            journal=config.data_dir / JOURNAL_FILE)
 
 
 async def purge_periodically(store: Store, every_s: float = 6 * 3600) -> None:
