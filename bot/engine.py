@@ -146,10 +146,20 @@ class Engine:
             return self._privacy(lang)
         if command in ("forget", "delete"):
             self.sessions.forget(incoming.user)
-            _ = translator(lang)
-            line = (plain(_("Done: I deleted everything I kept about you (language, district, news subscriptions).")),)
-            return self._reply(lang, Message((line,)), effects=(Forget(),))
+            return replace(self.forget_reply(lang, "done"), effects=(Forget(),))
         return self._help(lang)
+
+    def forget_reply(self, lang: str, outcome: str) -> Reply:
+        """What /forget says: done only when the store confirmed it ("done"); otherwise that it will
+        be done ("queued": kept where a crash cannot lose it) or could not be done yet ("pending")."""
+        _ = translator(lang)
+        if outcome == "done":
+            text = _("Done: I deleted everything I kept about you (language, district, news subscriptions).")
+        elif outcome == "queued":
+            text = _("I will delete everything I kept about you (language, district, news subscriptions) as soon as my database answers again. Until then I no longer use any of it.")
+        else:
+            text = _("I could not delete what I keep about you yet: my database does not answer. I no longer use any of it and keep trying; to be sure, please send /forget again later.")
+        return self._reply(lang, Message(((plain(text),),)))
 
     def _button(self, session: Session, incoming: Incoming, payload: str) -> Reply:
         kind, _, rest = payload.partition(":")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,54 @@ async def test_text_typed_after_start_is_not_kept(service, store):
     figures = await collect(store)
     assert {(p, k, n) for p, k, n in figures.referrals} == {("tr-daycare", True, 1), ("unknown", False, 2)}
     assert "Amal" not in render_table(figures)
+
+
+async def _crash(store: Store) -> None:
+    """Stop a store as a crash would: the writer gone, nothing flushed, the journal as it is on disk."""
+    store._closing = True
+    if store._writer:
+        store._writer.cancel()
+    await store.engine.dispose()
+
+
+async def test_forget_says_done_only_when_it_is_done_and_survives_a_crash(catalogue, matcher, tmp_path):
+    url, journal = f"sqlite+aiosqlite:///{tmp_path}/bot.db", tmp_path / "journal"
+    store = await Store.open(url, Pseudonyms(b"secret"), journal=journal, connect_args={"timeout": 0.1})
+    store.forget_wait_s = 0.5
+    engine = Engine(catalogue, matcher)
+    service = Service(engine, store, "telegram")
+    await service.handle(1, Incoming(user="", payload="lang:uk"))
+    await service.handle(1, Incoming(user="", payload="sub:school:1"), address="chat-1")
+    await store.flush()
+    blocker = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # the database does not take writes now
+    reply = await service.handle(1, Incoming(user="", text="/forget"))
+    assert reply.plain() == engine.forget_reply("uk", "queued").plain()  # "I will delete", not "Done"
+    assert reply.plain() != engine.forget_reply("uk", "done").plain()
+    await _crash(store)
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    again = await Store.open(url, Pseudonyms(b"secret"), journal=journal)
+    await again.flush()
+    assert await again.count("users") == 0 and await again.count("subscriptions") == 0  # done after all
+    reply = await Service(engine, again, "telegram").handle(1, Incoming(user="", text="/forget"))
+    assert reply.plain() == engine.forget_reply(reply.language, "done").plain()
+    await again.close()
+
+
+async def test_forget_without_a_journal_and_a_locked_database_says_it_could_not(catalogue, matcher, tmp_path):
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path}/bot.db", Pseudonyms(b"secret"),
+                             connect_args={"timeout": 0.1})
+    store.forget_wait_s = 0.5
+    engine = Engine(catalogue, matcher)
+    await Service(engine, store, "telegram").handle(2, Incoming(user="", payload="lang:pl"))
+    await store.flush()
+    blocker = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    reply = await Service(engine, store, "telegram").handle(2, Incoming(user="", text="/forget"))
+    assert reply.plain() == engine.forget_reply("pl", "pending").plain() and "/forget" in reply.plain()
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    await store.flush()
+    assert await store.count("users") == 0  # still done once the database answers
+    await store.close()
