@@ -177,7 +177,27 @@ def _run(config: Config, catalogue: Path) -> int:
         return 2
     from bot.runner import run_bots
 
-    return asyncio.run(run_bots(config, catalogue))
+    code = asyncio.run(run_bots(config, catalogue))
+    _exit_despite_stray_threads(code)
+    return code
+
+
+def _exit_despite_stray_threads(code: int, grace_s: float = 5.0) -> None:
+    """A database driver thread left waiting (aiosqlite's, when a connection was never returned)
+    would keep the process alive after a stop: give such threads a moment, then exit anyway."""
+    import threading
+    import time
+
+    deadline = time.monotonic() + grace_s
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.current_thread()):
+        logging.getLogger("bot").warning("a worker thread did not stop; exiting anyway")
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def _ask(engine, args: argparse.Namespace) -> int:

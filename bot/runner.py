@@ -118,7 +118,8 @@ async def run_bots(config: Config, catalogue_dir: Path) -> int:
     for task in background:
         task.cancel()
     for transport in transports:
-        await transport.shutdown()
-    await store.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(transport.shutdown(), 10)
+    lost = await store.close()  # bounded; what it cannot write is kept in the journal, or reported lost
     stopped.cancel()
-    return 0
+    return 1 if lost else 0
