@@ -27,13 +27,14 @@ def build_engine(config: Config, catalogue_dir: Path | None = None) -> Engine:
                   default_language=config.default_language, retention_days=config.retention_days)
 
 
-async def open_store(config: Config) -> Store:
-    """The configured database ($DATABASE_URL, else SQLite in the data directory), schema upgraded."""
+async def open_store(config: Config, journal: bool = True) -> Store:
+    """The configured database ($DATABASE_URL, else SQLite in the data directory), schema upgraded.
+    Commands that only read (stats, stale) go without the journal, which belongs to the bot."""
     secret = load_secret(config.data_dir)
     url = config.database_url or sqlite_url(config.data_dir)
     # The journal keeps what the write-behind queue accepted until the database has it (README: the store).
     return await Store.open(url, Pseudonyms(secret), retention_days=config.retention_days,
-                            journal=config.data_dir / JOURNAL_FILE)
+                            journal=config.data_dir / JOURNAL_FILE if journal else None)
 
 
 async def purge_periodically(store: Store, every_s: float = 6 * 3600) -> None:

@@ -257,7 +257,7 @@ async def _stats(config: Config, catalogue: Path, args: argparse.Namespace) -> i
     from bot.stats import collect, render_csv, render_png, render_table
 
     matcher = build_engine(config, catalogue).matcher
-    store = await open_store(config)
+    store = await open_store(config, journal=False)
     try:
         figures = await collect(store, weeks=max(1, args.weeks), matcher=matcher)
     finally:

@@ -77,7 +77,7 @@ async def stale(catalogue: Catalogue, config: Config, months: int, today: date |
     from bot.app import open_store
 
     cutoff = (today or date.today()) - timedelta(days=round(months * 30.44))
-    store = await open_store(config)
+    store = await open_store(config, journal=False)
     try:
         rows = await store.event_rows((today or date.today()) - timedelta(days=365))
     finally:

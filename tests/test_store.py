@@ -462,3 +462,20 @@ async def test_the_migration_forgets_what_was_typed_after_start(target):
     assert referral_rows == {"ar-daycare": (3, True, day), "unknown": (3, False, date(2026, 5, 1))}
     assert sorted(r.payload for r in await store.event_rows(day)) == ["ar-daycare", "unknown", "unknown"]
     await store.close()
+
+
+async def test_a_second_process_on_the_same_journal_does_not_take_it_over(tmp_path, caplog):
+    url, journal = f"sqlite+aiosqlite:///{tmp_path}/bot.db", tmp_path / "journal"
+    first = await Store.open(url, Pseudonyms(SECRET), journal=journal)
+    with caplog.at_level(logging.ERROR):
+        second = await Store.open(url, Pseudonyms(SECRET), journal=journal)
+    assert any("in use by another bot process" in r.getMessage() for r in caplog.records)
+    assert first.journal is not None and first.journal.ok and second.journal is not None and not second.journal.ok
+    first.record("question", "telegram", "de", None, None, True)
+    second.record("question", "telegram", "de", None, None, True)
+    assert await first.durable(5) and await second.durable(5)  # the second one: once written
+    await second.close()
+    await first.close()
+    assert await (third := await Store.open(url, Pseudonyms(SECRET), journal=journal)).durable(5)  # free again
+    assert await third.count("events") == 2
+    await third.close()

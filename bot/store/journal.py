@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -61,6 +62,7 @@ class Journal:
         self.next_seq = 1
         self.ok = True  # False after a write failed: durability then waits for the database
         self._fd = -1
+        self._lock_fd = -1
         self._written = 0  # bytes appended so far
         self._synced = 0
         self._lock = asyncio.Lock()
@@ -71,7 +73,15 @@ class Journal:
 
     # -- opening and replay --------------------------------------------------------------------
     def open(self) -> list[Entry]:
-        """Read what a previous run left (its changes not known to be written), then keep appending."""
+        """Read what a previous run left (its changes not known to be written), then keep appending.
+        One process at a time: another bot on the same data folder gets an OSError."""
+        self._lock_fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+            raise OSError(f"{self.path} is in use by another bot process on the same data folder") from None
         entries: list[Entry] = []
         if self.path.exists():
             entries = self._read()
@@ -179,3 +189,6 @@ class Journal:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)  # releases the lock
+            self._lock_fd = -1
