@@ -148,6 +148,8 @@ async def _crash(store: Store) -> None:
     store._closing = True
     if store._writer:
         store._writer.cancel()
+    if store.journal:
+        store.journal.close()  # as the process's end would: its lock goes, its file stays as it is
     await store.engine.dispose()
 
 

@@ -243,14 +243,14 @@ class Store:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await self._writer
         left = [op for op in self._queue if op.kind != "noop"]
-        lost = 0
-        if left and self.journal is not None and await self.journal.sync() and all(op.seq for op in left):
+        kept = [op for op in left if op.seq] if self.journal is not None and await self.journal.sync() else []
+        lost = len(left) - len(kept)
+        if kept:
             log.warning("store: %d change(s) not written to the database before shutdown; kept in %s and "
-                        "written at the next start", len(left), self.journal.path)
-        elif left:
-            lost = len(left)
+                        "written at the next start", len(kept), self.journal.path if self.journal else "")
+        if lost:
             log.error("store: %d change(s) could not be written before shutdown and are lost", lost)
-        elif self.journal is not None:
+        if not left and self.journal is not None:
             self.journal.compact([], force=True)
         if self.journal is not None:
             self.journal.close()
@@ -387,7 +387,7 @@ class Store:
         if self._failing:
             log.warning("store: the database answers again; %d change(s) written", len(ops))
         self._failing = False
-        assert self._queue[:1] == ops[:1]
+        assert self._queue[0] is ops[0]  # written in order: always the front of the queue
         del self._queue[:len(ops)]
         for op in ops:
             if op.done and not op.done.done():
