@@ -479,3 +479,18 @@ async def test_a_second_process_on_the_same_journal_does_not_take_it_over(tmp_pa
     assert await (third := await Store.open(url, Pseudonyms(SECRET), journal=journal)).durable(5)  # free again
     assert await third.count("events") == 2
     await third.close()
+
+
+async def test_answered_update_ids_are_remembered_per_transport_and_pruned_after_a_week(target):
+    store = await open_store(target)
+    store.mark_answered("telegram", 41)
+    store.mark_answered("matrix", "$event:localhost")
+    assert await store.answered("telegram", [41, 42]) == {"41"}  # still queued: counted already
+    await store.flush()
+    assert await store.answered("telegram", ["41", "$event:localhost"]) == {"41"}
+    assert await store.answered("matrix", ["$event:localhost", "41"]) == {"$event:localhost"}
+    await store.purge(now=datetime.now(UTC) + timedelta(days=6))
+    assert await store.count("answered_updates") == 2
+    await store.purge(now=datetime.now(UTC) + timedelta(days=8))
+    assert await store.count("answered_updates") == 0
+    await store.close()
