@@ -36,10 +36,10 @@ class FaultyProxy:
         return self
 
     async def stop(self) -> None:
+        if self._session:  # first: a long-polling sync in hand ends now instead of after its 30 s
+            await self._session.close()
         if self._runner:
             await self._runner.cleanup()
-        if self._session:
-            await self._session.close()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         if request.method == "PUT" and "/send/" in request.path:
@@ -55,8 +55,11 @@ class FaultyProxy:
                 return web.Response(status=500)
         assert self._session is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP}
-        async with self._session.request(request.method, self.target + request.path_qs, headers=headers,
-                                         data=await request.read()) as upstream:
-            body = await upstream.read()
-            kept = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP}
-            return web.Response(status=upstream.status, body=body, headers=kept)
+        try:
+            async with self._session.request(request.method, self.target + request.path_qs, headers=headers,
+                                             data=await request.read()) as upstream:
+                body = await upstream.read()
+                kept = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP}
+                return web.Response(status=upstream.status, body=body, headers=kept)
+        except (aiohttp.ClientError, RuntimeError):  # stopping: the session is closed
+            return web.Response(status=502, text="Bad Gateway")

@@ -57,6 +57,7 @@ class FakeBotApi:
     _new: asyncio.Event = field(default_factory=asyncio.Event)
     runner: web.AppRunner | None = None
     port: int = 0
+    _closing: bool = False
     webhook: dict | None = None
 
     # -- scripting -------------------------------------------------------------------------
@@ -121,6 +122,8 @@ class FakeBotApi:
 
     async def stop(self) -> None:
         if self.runner:
+            self._closing = True
+            self._new.set()  # a long poll of a bot that is gone need not wait out its timeout
             await self.runner.cleanup()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -175,7 +178,7 @@ class FakeBotApi:
             self.updates = [u for u in self.updates if u["update_id"] >= offset]
         timeout = float(params.get("timeout") or 0)
         limit = int(params.get("limit") or 100)
-        if not self.updates and timeout:
+        if not self.updates and timeout and not self._closing:
             self._new.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._new.wait(), min(timeout, 30))
