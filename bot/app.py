@@ -13,6 +13,7 @@ from bot.matching import Matcher, load_stopwords
 from bot.store import Pseudonyms, Store, load_secret, sqlite_url
 
 log = logging.getLogger(__name__)
+JOURNAL_FILE = "journal"
 
 
 def build_matcher(catalogue: Catalogue, config: Config | None = None) -> Matcher:
@@ -34,11 +35,14 @@ def build_engine(config: Config, catalogue_dir: Path | None = None) -> Engine:
     return Engine(catalogue, matcher, default_language=config.default_language, retention_days=config.retention_days)
 
 
-async def open_store(config: Config) -> Store:
-    """The configured database ($DATABASE_URL, else SQLite in the data directory), schema upgraded."""
+async def open_store(config: Config, journal: bool = True) -> Store:
+    """The configured database ($DATABASE_URL, else SQLite in the data directory), schema upgraded.
+    Commands that only read (stats, stale) go without the journal, which belongs to the bot."""
     secret = load_secret(config.data_dir)
     url = config.database_url or sqlite_url(config.data_dir)
-    return await Store.open(url, Pseudonyms(secret), retention_days=config.retention_days)
+    # The journal keeps what the write-behind queue accepted until the database has it (README: the store).
+    return await Store.open(url, Pseudonyms(secret), retention_days=config.retention_days,
+                            journal=config.data_dir / JOURNAL_FILE if journal else None)
 
 
 async def purge_periodically(store: Store, every_s: float = 6 * 3600) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import logging
 import os
@@ -15,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.catalogue import CatalogueError, validate
 from bot.config import MATRIX_TOKEN_ENV, TELEGRAM_TOKEN_ENV, Config, ConfigError, load_config
 from bot.languages import LANGUAGES
-from bot.store import StoreError
+from bot.store import SecretError, StoreError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,7 +27,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", help="settings file (default: $BILDUNGSLOTSE_CONFIG or built-in defaults)")
     parser.add_argument("--catalogue", help="catalogue folder (default: the embedded Kassel catalogue)")
-    sub = parser.add_subparsers(dest="command")
+    # The same options after the command (`bildungslotse run --config FILE`); SUPPRESS keeps a
+    # value given before the command when none is given after it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--catalogue", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", parser_class=_subparser(common))
     sub.add_parser("chat", help="chat in the terminal")
     sub.add_parser("run", help="start the configured Telegram and Matrix bots")
     ask = sub.add_parser("ask", help="answer questions; '-' reads one question per line from stdin")
@@ -70,6 +76,14 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--rounds", type=int, default=5, help="passes over the questions (default 5)")
     bench.add_argument("--users", type=int, default=1000, help="concurrent simulated users (bench store)")
     return parser
+
+
+def _subparser(common: argparse.ArgumentParser) -> type[argparse.ArgumentParser]:
+    class Sub(argparse.ArgumentParser):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, parents=[common], **kwargs)
+
+    return Sub
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {problem}", file=sys.stderr)
         print("Fix them, then check with: bildungslotse validate", file=sys.stderr)
         return 1
-    except StoreError as exc:
+    except (StoreError, SecretError) as exc:
         print(f"bildungslotse: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -180,7 +194,27 @@ def _run(config: Config, catalogue: Path) -> int:
         return 2
     from bot.runner import run_bots
 
-    return asyncio.run(run_bots(config, catalogue))
+    code = asyncio.run(run_bots(config, catalogue))
+    _exit_despite_stray_threads(code)
+    return code
+
+
+def _exit_despite_stray_threads(code: int, grace_s: float = 5.0) -> None:
+    """A database driver thread left waiting (aiosqlite's, when a connection was never returned)
+    would keep the process alive after a stop: give such threads a moment, then exit anyway."""
+    import threading
+    import time
+
+    deadline = time.monotonic() + grace_s
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.current_thread()):
+        logging.getLogger("bot").warning("a worker thread did not stop; exiting anyway")
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def _ask(engine, args: argparse.Namespace) -> int:
@@ -204,6 +238,7 @@ def _ask(engine, args: argparse.Namespace) -> int:
     if args.question == ["-"]:
         from bot.engine import clean
 
+        _tolerant_stdin()
         # In batches, so the sentence encoder embeds the questions that need it together.
         index = 0
         for batch in _batches(sys.stdin, BATCH):
@@ -272,11 +307,18 @@ def _explanation(found: dict, catalogue) -> str:
     return "\n".join(out)
 
 
+def _tolerant_stdin() -> None:
+    """A byte that is not UTF-8 becomes U+FFFD, not the end of the command."""
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(errors="replace")
+
+
 async def _chat(config: Config, engine) -> int:
     from bot.app import open_store, purge_periodically
     from bot.service import Service
     from bot.transports.console import run_chat
 
+    _tolerant_stdin()
     store = await open_store(config)
     purge = asyncio.create_task(purge_periodically(store))
     try:
@@ -291,7 +333,7 @@ async def _stats(config: Config, catalogue: Path, args: argparse.Namespace) -> i
     from bot.stats import collect, render_csv, render_png, render_table
 
     matcher = build_engine(config, catalogue).matcher
-    store = await open_store(config)
+    store = await open_store(config, journal=False)
     try:
         figures = await collect(store, weeks=max(1, args.weeks), matcher=matcher)
     finally:

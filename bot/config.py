@@ -21,6 +21,7 @@ TELEGRAM_WEBHOOK_SECRET_ENV = "TELEGRAM_WEBHOOK_SECRET"
 MATRIX_TOKEN_ENV = "MATRIX_ACCESS_TOKEN"
 MATRIX_PASSWORD_ENV = "MATRIX_PASSWORD"
 DATABASE_URL_ENV = "DATABASE_URL"
+TELEGRAM_BASE_URL = "https://api.telegram.org/bot"
 
 
 class ConfigError(Exception):
@@ -30,7 +31,7 @@ class ConfigError(Exception):
 @dataclass(frozen=True, slots=True)
 class TelegramSettings:
     token: str | None = None
-    base_url: str = "https://api.telegram.org/bot"
+    base_url: str = TELEGRAM_BASE_URL
     admins: tuple[int, ...] = ()
     # Webhook mode instead of long polling: the public URL Telegram posts to, and where we listen.
     webhook_url: str | None = None
@@ -235,7 +236,8 @@ def _telegram(section: dict, admins: tuple[int, ...], env, source: Path | None) 
                           "(1-256 characters A-Z, a-z, 0-9, _ and -)")
     return TelegramSettings(
         token=env.get(TELEGRAM_TOKEN_ENV) or None,
-        base_url=section.get("base_url", TelegramSettings.base_url),
+        # not TelegramSettings.base_url: on a slots dataclass that is a descriptor, not the default
+        base_url=section.get("base_url", TELEGRAM_BASE_URL),
         admins=admins,
         webhook_url=webhook.get("url"),
         webhook_listen=webhook.get("listen", "127.0.0.1"),

@@ -80,7 +80,7 @@ async def stale(catalogue: Catalogue, config: Config, months: int, today: date |
 
     day = today or date.today()
     cutoff = day - timedelta(days=round(months * 30.44))
-    store = await open_store(config)
+    store = await open_store(config, journal=False)
     try:
         rows = await store.event_rows(day - timedelta(days=365))
     finally:

@@ -37,7 +37,10 @@ ALSO = 2  # other fitting offers shown as buttons under an answer
 CONFIDENT = 0.6  # detection confidence above which the message's language wins over the hint
 # Deep-link payloads (Telegram allows 64 characters of A-Za-z0-9_-): a language, then a topic or an
 # offer, then optionally the index of a district: "ar", "ar-daycare", "ar-o-kita-anmeldung", "ar-daycare_d10".
-_DEEP_LINK = re.compile(r"^(?P<lang>[a-z]{2})(?:-(?:(?P<offer>o-[a-z0-9-]+)|(?P<topic>[a-z-]+)))?(?:_d(?P<district>\d{1,2}))?$")
+_DEEP_LINK = re.compile(r"^(?P<lang>[a-z]{2})(?:-(?:(?P<offer>o-[a-z0-9-]+)|(?P<topic>[a-z-]+)))?(?:_d(?P<district>[0-9]{1,2}))?$")
+UNKNOWN_LINK = "unknown"  # what is counted for a /start argument that is not a link of ours
+# A district button: its index. ASCII digits, few: "²".isdigit() is true and int() of it fails.
+_DISTRICT = re.compile(r"[0-9]{1,3}")
 
 
 @dataclass(slots=True)
@@ -146,10 +149,20 @@ class Engine:
             return self._privacy(lang)
         if command in ("forget", "delete"):
             self.sessions.forget(incoming.user)
-            _ = translator(lang)
-            line = (plain(_("Done: I deleted everything I kept about you (language, district, news subscriptions).")),)
-            return self._reply(lang, Message((line,)), effects=(Forget(),))
+            return replace(self.forget_reply(lang, "done"), effects=(Forget(),))
         return self._help(lang)
+
+    def forget_reply(self, lang: str, outcome: str) -> Reply:
+        """What /forget says: done only when the store confirmed it ("done"); otherwise that it will
+        be done ("queued": kept where a crash cannot lose it) or could not be done yet ("pending")."""
+        _ = translator(lang)
+        if outcome == "done":
+            text = _("Done: I deleted everything I kept about you (language, district, news subscriptions).")
+        elif outcome == "queued":
+            text = _("I will delete everything I kept about you (language, district, news subscriptions) as soon as my database answers again. Until then I no longer use any of it.")
+        else:
+            text = _("I could not delete what I keep about you yet: my database does not answer. I no longer use any of it and keep trying; to be sure, please send /forget again later.")
+        return self._reply(lang, Message(((plain(text),),)))
 
     def _button(self, session: Session, incoming: Incoming, payload: str) -> Reply:
         kind, _, rest = payload.partition(":")
@@ -168,7 +181,7 @@ class Engine:
             return self._clarified(session, lang, rest)
         if kind == "fs":
             return self._first_steps(session, lang, rest)
-        if kind == "d":
+        if kind == "d" and (rest == "-" or (_DISTRICT.fullmatch(rest) and int(rest) < len(self.catalogue.districts))):
             return self._set_district(lang, rest)
         if kind == "share":
             deep = _DEEP_LINK.match(rest)
@@ -191,12 +204,12 @@ class Engine:
                                          cards.topic_buttons(self.catalogue, lang)))
 
     def _start(self, session: Session, incoming: Incoming, argument: str) -> Reply:
-        reply = self._deep_link(session, incoming, argument[:64]) if argument else None
-        if reply is not None:
-            return replace(reply, effects=(*reply.effects, Referred(argument[:64], True, reply.language)))
+        reply = self._deep_link(session, incoming, argument) if 0 < len(argument) <= 64 else None
+        if reply is not None:  # one of our links: made of catalogue ids only, so it is kept as it is
+            return replace(reply, effects=(*reply.effects, Referred(argument, True, reply.language)))
         reply = self._welcome(session, incoming)
-        if argument:  # an unknown or broken link: a normal start, counted as such
-            return replace(reply, effects=(Referred(argument[:64], False, reply.language),))
+        if argument:  # not one of our links: a normal start, counted without what was typed (a name, a number)
+            return replace(reply, effects=(Referred(UNKNOWN_LINK, False, reply.language),))
         return reply
 
     def _deep_link(self, session: Session, incoming: Incoming, argument: str) -> Reply | None:
@@ -282,7 +295,7 @@ class Engine:
 
     def _set_district(self, lang: str, value: str) -> Reply:
         _ = translator(lang)
-        if value.isdigit() and int(value) < len(self.catalogue.districts):
+        if value != "-":
             district = self.catalogue.districts[int(value)]
             line = _("I will show offers in {district} first.").format(district=district)
             effect = SetPreference(district=district)

@@ -104,7 +104,7 @@ class Runtime:
         if command == "stats":
             from bot.stats import collect, render_table
 
-            await self.store.flush()
+            await self.store.flush_within(5)  # the latest figures if the database answers; never hang on it
             return render_table(await collect(self.store, weeks=4))
         return f"Unknown admin command: {command}"
 
@@ -157,7 +157,8 @@ async def run_bots(config: Config, catalogue_dir: Path) -> int:
     for task in background:
         task.cancel()
     for transport in transports:
-        await transport.shutdown()
-    await store.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(transport.shutdown(), 10)
+    lost = await store.close()  # bounded; what it cannot write is kept in the journal, or reported lost
     stopped.cancel()
-    return 0
+    return 1 if lost else 0

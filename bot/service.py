@@ -32,10 +32,12 @@ class Service:
                            district=prefs.district, topics=prefs.topics)
         reply = self.engine.handle(incoming)
         for effect in reply.effects:
-            await self._apply(key, effect, address or str(platform_id))
+            outcome = await self._apply(key, effect, address or str(platform_id))
+            if isinstance(effect, Forget) and outcome != "done":  # say done only when it is
+                reply = replace(self.engine.forget_reply(reply.language, outcome), effects=reply.effects)
         return reply
 
-    async def _apply(self, key: str, effect, address: str) -> None:
+    async def _apply(self, key: str, effect, address: str) -> str | None:
         store = self.store
         assert store is not None
         match effect:
@@ -45,7 +47,7 @@ class Service:
             case Subscribe(topic=topic, on=on):
                 await store.subscribe(key, topic, self.transport, address, on)
             case Forget():
-                await store.forget(key)
+                return await store.forget(key)
             case Asked(language=language, topic=topic, offer=offer, answered=answered, text=text):
                 store.record("question", self.transport, language, topic, offer, answered)
                 if not answered:
@@ -55,3 +57,4 @@ class Service:
             case Referred(payload=payload, known=known, language=language):
                 store.count_referral(payload, known)
                 store.record("start", self.transport, language, payload=payload[:64])
+        return None

@@ -79,7 +79,7 @@ def render_table(stats: Stats) -> str:
     out.append("")
     out.append("Multiplier links (deep-link payloads) used:")
     if stats.referrals:
-        out.extend(f"  {n:>5}×  {payload}{'' if known else '  (unknown link)'}" for payload, known, n in stats.referrals)
+        out.extend(f"  {n:>5}×  {payload if known else '(not one of our links)'}" for payload, known, n in stats.referrals)
     else:
         out.append("  (none)")
     rate = 100.0 * (questions - answered) / questions if questions else 0.0

@@ -59,7 +59,7 @@ def shorten(text: str, limit: int = LABEL_LIMIT) -> str:
     space = cut.rfind(" ")
     if space >= limit // 2:
         cut = cut[:space]
-    return cut.rstrip(" ,;:–-(") + "…"
+    return cut.rstrip(" ,;:-–—(/") + "…"
 
 
 def _isolate(text: str, span: Span, rtl: bool) -> str:

@@ -7,7 +7,7 @@ import itertools
 import time
 from pathlib import Path
 
-from nio import AsyncClient, AsyncClientConfig, MegolmEvent, RoomMessagesResponse, RoomMessageText
+from nio import AsyncClient, AsyncClientConfig, MegolmEvent, RoomMessageNotice, RoomMessagesResponse, RoomMessageText
 
 from bot.loopback.synapse import Synapse
 from bot.transports.matrix import exchange_keys
@@ -68,7 +68,7 @@ class Person:
                 source = dict(getattr(decrypted, "source", event.source))
                 source["was_encrypted"] = True
                 found.append(source)
-            elif isinstance(event, RoomMessageText):
+            elif isinstance(event, RoomMessageText | RoomMessageNotice):
                 source = dict(event.source)
                 source["was_encrypted"] = bool(getattr(event, "decrypted", False))
                 found.append(source)

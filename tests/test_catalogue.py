@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import build_matcher
 from bot.catalogue import TOPICS, CatalogueError, load_catalogue, validate
 from bot.languages import LANGUAGES
 
@@ -65,6 +66,7 @@ def test_dangling_office_reported_with_file_and_line(catalogue_copy):
         ("offices.yaml", "website: https://www.vhs-region-kassel.de", "website: www vhs", "malformed URL 'www vhs'"),
         ("daycare.yaml", "last_verified: 2026-11-01", "last_verified: 2026-13-01", "bad date '2026-13-01'"),
         ("daycare.yaml", "    desk: Ich möchte mein Kind", "    dsek: Ich möchte mein Kind", "unknown field 'dsek'"),
+        ("school.yaml", "id: intensivklasse", "id: " + "x" * 65, "is 65 characters long; use at most 48"),
     ],
 )
 def test_each_kind_of_problem_names_file_line_and_subject(catalogue_copy, file, old, new, message):
@@ -280,3 +282,25 @@ def test_the_benchmarks_synthetic_catalogue_is_valid(tmp_path):
 
     count = synthetic_folder(DEFAULT_CATALOGUE, tmp_path / "synthetic", 150)
     assert count > 100 and validate(tmp_path / "synthetic") == []  # no aliases for the copies' shared lists
+
+
+def test_the_longest_id_allowed_fits_every_button_and_link(catalogue_copy):
+    """An offer id of the maximum length: valid, and every payload built from it fits Telegram's 64 bytes."""
+    from bot.catalogue.loader import MAX_ID
+    from bot.engine import Engine
+    from bot.reply import Incoming
+
+    long_id = ("intensivklasse-" + "x" * MAX_ID)[:MAX_ID]
+    for path in catalogue_copy.rglob("*.yaml"):
+        text = path.read_text(encoding="utf-8")
+        path.write_text(re.sub(r"\bintensivklasse\b(?!n)", long_id, text), encoding="utf-8")
+    catalogue = load_catalogue(catalogue_copy)
+    engine = Engine(catalogue, build_matcher(catalogue))
+    payloads = []
+    for action in ("card", "contact", "map", "bring", "desk", "more"):
+        reply = engine.handle(Incoming(user="long", payload=f"o:{long_id}:{action}", chosen_language="ar"))
+        payloads += [b.payload for m in reply.messages for row in m.buttons for b in row]
+    assert f"o:{long_id}:contact" in payloads and any(long_id in p and p.startswith("share:") for p in payloads)
+    assert all(len(p.encode()) <= 64 for p in payloads)
+    district_link = f"ar-o-{long_id}_d{len(catalogue.districts) - 1}"  # the longest deep link to it
+    assert len(district_link) <= 64 and engine.handle(Incoming(user="l2", text=f"/start {district_link}")).effects

@@ -138,3 +138,41 @@ def test_stats_without_a_database_is_a_clear_error():
     result = run("stats", env={"DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none"})
     assert result.returncode == 2 and "the database does not answer" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_options_after_the_command_work(tmp_path, catalogue_copy):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"data_dir: {tmp_path / 'data'}\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_BOT_TOKEN", "MATRIX_ACCESS_TOKEN")}
+    result = subprocess.run([sys.executable, "-m", "bot", "run", "--config", str(config)], capture_output=True,
+                            text=True, cwd=ROOT, env=env, timeout=60)
+    assert result.returncode == 2 and "TELEGRAM_BOT_TOKEN" in result.stderr, result.stderr  # read, not refused
+    missing = run("run", "--config", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2 and "nope.yaml: config file not found" in missing.stderr
+    (catalogue_copy / "offices.yaml").write_text("offices: [\n", encoding="utf-8")
+    broken = run("ask", "--catalogue", str(catalogue_copy), "Kita")
+    assert broken.returncode == 1 and "offices.yaml" in broken.stderr
+    assert main(["--config", str(config), "ask", "--json", "Kita"]) == 0  # before the command, as always
+
+
+def test_odd_bytes_and_numbers_end_neither_the_terminal_chat_nor_ask(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"data_dir: {tmp_path / 'data'}\n", encoding="utf-8")
+    lines = [b"Kita \xff\xfe", "²".encode(), "٣".encode(), b"9" * 5000, b"1", b"/quit"]
+    chat = subprocess.run([sys.executable, "-m", "bot", "--config", str(config), "chat"], input=b"\n".join(lines) + b"\n",
+                          capture_output=True, cwd=ROOT, timeout=120)
+    assert chat.returncode == 0 and b"Traceback" not in chat.stderr, chat.stderr.decode(errors="replace")
+    assert chat.stdout.decode().count("Kibeka") >= 1  # the question with a broken byte was answered
+    ask = subprocess.run([sys.executable, "-m", "bot", "ask", "--json", "-"], input=b"Kita \xff\n\xc3\nDeutschkurs\n",
+                         capture_output=True, cwd=ROOT, timeout=120)
+    assert ask.returncode == 0, ask.stderr.decode(errors="replace")
+    answers = [json.loads(line) for line in ask.stdout.decode().splitlines()]
+    assert len(answers) == 3 and answers[0]["category"] == "daycare" and answers[2]["category"] == "language-course"
+
+
+def test_a_short_secret_stops_the_bot_with_one_sentence(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"data_dir: {tmp_path / 'data'}\n", encoding="utf-8")
+    result = run("--config", str(config), "chat", stdin="/quit\n", env={"BILDUNGSLOTSE_SECRET": "s"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("bildungslotse: BILDUNGSLOTSE_SECRET is too short (1 bytes)")

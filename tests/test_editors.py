@@ -18,6 +18,7 @@ from bot.catalogue import load_catalogue
 from bot.engine import Engine
 from bot.reply import Incoming
 from bot.runner import Runtime
+from tests.helpers import TEST_SECRET
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,7 +36,7 @@ def editable_runtime(tmp_path: Path):
 def run(*args: str, config: Path | None = None) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "bot", *(["--config", str(config)] if config else []), *args]
     return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120,
-                          env={**os.environ, "BILDUNGSLOTSE_SECRET": "s"})
+                          env={**os.environ, "BILDUNGSLOTSE_SECRET": TEST_SECRET})
 
 
 @pytest.fixture
@@ -102,7 +103,7 @@ def test_stale_lists_old_entries_most_used_first(config, catalogue_copy, tmp_pat
                       encoding="utf-8")
     chat = subprocess.run([sys.executable, "-m", "bot", "--config", str(config), "--catalogue", str(catalogue_copy), "chat"],
                           input="Kita-Beitrag zu teuer\n", capture_output=True, text=True, cwd=ROOT, timeout=120,
-                          env={**os.environ, "BILDUNGSLOTSE_SECRET": "s"})
+                          env={**os.environ, "BILDUNGSLOTSE_SECRET": TEST_SECRET})
     assert chat.returncode == 0, chat.stderr
     result = run("--catalogue", str(catalogue_copy), "stale", "--months", "12", config=config)
     lines = result.stdout.splitlines()

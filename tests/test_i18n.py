@@ -43,3 +43,11 @@ def test_translator_uses_the_po_files():
 
 def test_native_language_names():
     assert native_name("ar") == "العربية" and native_name("uk") == "Українська" and native_name("de") == "Deutsch"
+
+
+@pytest.mark.parametrize("lang", [code for code in LANGUAGES if code != "en"])
+def test_transport_notices_are_translated(lang):
+    from bot.transports import notices
+
+    assert notices.choose_by_number(lang) != notices.choose_by_number("en")
+    assert notices.undecryptable(lang) != notices.undecryptable("en")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,7 +19,10 @@ from bot.engine import Engine
 from bot.loopback.synapse import Synapse, available
 from bot.service import Service
 from bot.store import Pseudonyms, Store
+from bot.transports import notices
 from bot.transports.matrix import MatrixTransport
+from tests.helpers import TEST_SECRET
+from tests.http_faults import FaultyProxy
 from tests.matrix_helpers import Person, body, unique
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,17 +39,24 @@ def synapse(tmp_path_factory):
 class Bot:
     """The bot in this process, with its own account, store and key directory."""
 
-    def __init__(self, synapse: Synapse, directory: Path, name: str | None = None) -> None:
-        self.synapse, self.directory = synapse, directory
+    def __init__(self, synapse: Synapse, directory: Path, name: str | None = None, admins: tuple[str, ...] = (),
+                 homeserver: str | None = None, password: bool = False) -> None:
+        self.synapse, self.directory, self.admins = synapse, directory, admins
+        self.homeserver, self.password = homeserver or synapse.url, password
         self.account = synapse.register(name or unique("lotse"))
         self.user_id = self.account["user_id"]
+
+    @staticmethod
+    async def admin(command: str) -> str:
+        return f"ADMIN ANSWER: {command}, with the unanswered questions"
 
     async def start(self) -> Bot:
         catalogue = load_catalogue(ROOT / "offers" / "kassel")
         self.store = await Store.open(f"sqlite+aiosqlite:///{self.directory}/bot.db", Pseudonyms(b"m"))
-        settings = MatrixSettings(homeserver=self.synapse.url, user_id=self.user_id, token=self.account["access_token"])
+        login = {"password": "password"} if self.password else {"token": self.account["access_token"]}
+        settings = MatrixSettings(homeserver=self.homeserver, user_id=self.user_id, admins=self.admins, **login)
         self.transport = MatrixTransport(settings, Service(Engine(catalogue, build_matcher(catalogue)), self.store, "matrix"),
-                                         self.store, self.directory)
+                                         self.store, self.directory, admin=self.admin)
         await self.transport.start()
         self.task = asyncio.create_task(self.transport.run())
         return self
@@ -91,14 +102,17 @@ async def test_numbered_choices_answer_buttons(bot, alice):
     await alice.wait_replies(room, bot.user_id, 1)
     await alice.say(room, "Kita")
     answer = body((await alice.wait_replies(room, bot.user_id, 2))[-1])
-    assert "1. " in answer
+    assert "1. " in answer and not re.search(r"^\d+\. \d+\. ", answer, re.MULTILINE)  # numbered once
     await alice.say(room, "1")
     card = body((await alice.wait_replies(room, bot.user_id, 3))[-1])
     assert "kibeka.kassel.de" in card
     await alice.say(room, "!lotse language ar")
-    assert "\u200f" in body((await alice.wait_replies(room, bot.user_id, 4))[-1])
+    arabic = body((await alice.wait_replies(room, bot.user_id, 4))[-1])
+    assert "\u200f" in arabic and notices.choose_by_number("ar") in arabic and "Answer with the number" not in arabic
+    await alice.say(room, "²")  # looks like a number to str.isdigit(): a question, not a crash
+    await alice.wait_replies(room, bot.user_id, 5)
     await alice.say(room, "!lotse privacy")
-    privacy = body((await alice.wait_replies(room, bot.user_id, 5))[-1])
+    privacy = body((await alice.wait_replies(room, bot.user_id, 6))[-1])
     assert "!lotse forget" in privacy and "/forget" not in privacy
 
 
@@ -116,6 +130,26 @@ async def test_in_a_room_with_more_people_only_mentions_and_the_prefix(bot, alic
         assert await alice.quiet_for(room, bot.user_id, 1.5) == 3
         assert "Integrationskurs" in body(replies[1])
     finally:
+        await bob.close()
+
+
+async def test_admin_commands_only_in_a_direct_chat(synapse, alice, tmp_path):
+    bob = Person(synapse, unique("bob"), tmp_path / "bob")
+    admin_bot = await Bot(synapse, tmp_path / "admin-bot", admins=(alice.user_id,)).start()
+    try:
+        group = await alice.room_with(admin_bot.user_id, bob.user_id, direct=False)
+        await bob.sync(0)
+        await bob.join(group)
+        await alice.wait_replies(group, admin_bot.user_id, 1)  # the greeting
+        await alice.say(group, "!lotse stats")
+        in_group = body((await alice.wait_replies(group, admin_bot.user_id, 2))[-1])
+        assert "ADMIN ANSWER" not in in_group and "!lotse topics" in in_group  # the help, not the figures
+        direct = await alice.room_with(admin_bot.user_id)
+        await alice.wait_replies(direct, admin_bot.user_id, 1)
+        await alice.say(direct, "!lotse stats")
+        assert body((await alice.wait_replies(direct, admin_bot.user_id, 2))[-1]) == "ADMIN ANSWER: stats, with the unanswered questions"
+    finally:
+        await admin_bot.stop()
         await bob.close()
 
 
@@ -170,6 +204,45 @@ async def test_encrypted_direct_chat(bot, alice):
     assert answer["was_encrypted"] and "Kibeka" in body(answer)
 
 
+async def test_password_and_token_login_keep_their_device_across_restarts(synapse, alice, tmp_path):
+    """matrix-nio 0.26's login() has no device_id argument: the password login crashed at start."""
+    for password in (True, False):
+        bot = await Bot(synapse, tmp_path / f"bot-{password}", password=password).start()
+        device = bot.transport.client.device_id
+        room = await alice.room_with(bot.user_id, encrypted=True)
+        await alice.wait_replies(room, bot.user_id, 1)
+        await bot.stop()
+        await bot.start()  # a restart: the same device, so the same encryption keys
+        try:
+            assert bot.transport.client.device_id == device
+            assert (tmp_path / f"bot-{password}" / "matrix" / "device_id").read_text() == device
+            if not password:
+                assert device == bot.account["device_id"]  # the token's own device
+            await alice.say(room, "Kita")
+            reply = (await alice.wait_replies(room, bot.user_id, 2))[-1]
+            assert reply["was_encrypted"] and "Kibeka" in body(reply)
+        finally:
+            await bot.stop()
+
+
+async def test_a_reply_that_fails_on_the_way_is_retried_and_sent_once(synapse, alice, tmp_path):
+    proxy = await FaultyProxy(synapse.url).start()
+    bot = await Bot(synapse, tmp_path / "bot", homeserver=proxy.url).start()
+    try:
+        room = await alice.room_with(bot.user_id)
+        await alice.wait_replies(room, bot.user_id, 1)
+        proxy.send_502, proxy.send_drop = 2, 1
+        await alice.say(room, "Kita")
+        assert "Kibeka" in body((await alice.wait_replies(room, bot.user_id, 2))[-1])
+        proxy.send_502 = 6  # longer than one round of retries (5): the batch is handled again, later
+        await alice.say(room, "Deutschkurs")
+        assert "Integrationskurs" in body((await alice.wait_replies(room, bot.user_id, 3, timeout=90))[-1])
+        assert await alice.quiet_for(room, bot.user_id, 2.0) == 3 and proxy.failed == 9  # each reply once
+    finally:
+        await bot.stop()
+        await proxy.stop()
+
+
 async def test_synapse_restarted_under_the_bot(bot, alice, synapse):
     room = await alice.room_with(bot.user_id)
     await alice.wait_replies(room, bot.user_id, 1)
@@ -186,7 +259,7 @@ def _config(tmp_path: Path, synapse: Synapse, user_id: str) -> Path:
 
 
 def _launch(config: Path, token: str) -> subprocess.Popen:
-    env = {**os.environ, "MATRIX_ACCESS_TOKEN": token, "BILDUNGSLOTSE_SECRET": "s"}
+    env = {**os.environ, "MATRIX_ACCESS_TOKEN": token, "BILDUNGSLOTSE_SECRET": TEST_SECRET}
     env.pop("TELEGRAM_BOT_TOKEN", None)
     log = (config.parent / "bot.log").open("a")
     return subprocess.Popen([sys.executable, "-m", "bot", "--config", str(config), "run"], cwd=ROOT, env=env,
@@ -227,7 +300,7 @@ async def test_restarts_graceful_and_kill_9(synapse, alice, tmp_path):
         replies = await alice.wait_replies(room, bot_id, 1 + sent, timeout=60)
         assert all(r["was_encrypted"] and body(r) for r in replies)  # encrypted and readable after restarts
         answered = await alice.quiet_for(room, bot_id, 2.0)
-        assert 1 + sent <= answered <= 1 + sent + 5  # none lost; only those in flight twice
+        assert 1 + sent <= answered <= 1 + sent + 1  # none lost; only the one in flight twice
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(60)

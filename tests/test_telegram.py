@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -21,7 +23,9 @@ from bot.loopback.telegram_api import FakeBotApi
 from bot.runner import Runtime
 from bot.service import Service
 from bot.store import Pseudonyms, Store
-from bot.transports.telegram import TelegramTransport, split_text
+from bot.transports.telegram import CONCURRENT, TelegramTransport, split_text
+from tests.helpers import TEST_SECRET
+from tests.https_proxy import HttpsProxy
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN = 4242
@@ -34,14 +38,14 @@ async def api():
     await server.stop()
 
 
-async def start_bot(api: FakeBotApi, tmp_path: Path, catalogue_dir: Path | None = None):
+async def start_bot(api: FakeBotApi, tmp_path: Path, catalogue_dir: Path | None = None, read_timeout: float = 10.0):
     catalogue = load_catalogue(catalogue_dir or ROOT / "offers" / "kassel")
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path}/bot.db", Pseudonyms(b"t"))
     engine = Engine(catalogue, build_matcher(catalogue))
     runtime = Runtime(None, catalogue_dir or ROOT / "offers" / "kassel", engine, store)  # type: ignore[arg-type]
     runtime.config = type("C", (), {"match_threshold": 0.7})()  # only what reload reads
     transport = TelegramTransport(TelegramSettings(token=api.token, base_url=api.base_url, admins=(ADMIN,)),
-                                  Service(engine, store, "telegram"), admin=runtime.admin)
+                                  Service(engine, store, "telegram"), admin=runtime.admin, read_timeout=read_timeout)
     await transport.start()
     task = asyncio.create_task(transport.poll(timeout=1))
     return transport, task, store
@@ -90,7 +94,7 @@ async def test_deep_links_open_language_and_topic_or_fall_back(api, bot):
     _, _, store = bot
     await store.flush()
     known = {r.payload: r.known for r in await store.referral_rows()}
-    assert known == {"tr-daycare": True, "no-such-thing": False}
+    assert known == {"tr-daycare": True, "unknown": False}
 
 
 async def test_language_picker_and_choice(api, bot):
@@ -188,6 +192,44 @@ async def test_502_and_dropped_connection_during_polling_recover(api, bot):
     await api.wait_for(lambda: api.sent(chat_id=41), timeout=30)
 
 
+async def test_a_reply_that_fails_on_the_way_is_retried_until_delivered(api, tmp_path):
+    """502s, a dropped connection and a send that times out: the reply arrives, once, and only then
+    is the update confirmed (the audit: logged, and the update confirmed anyway)."""
+    running = await start_bot(api, tmp_path, read_timeout=1.0)
+    try:
+        api.faults.send_502, api.faults.send_drop, api.faults.send_hang, api.faults.hang_s = 1, 1, 1, 2.0
+        update = api.text("/help", uid=43)
+        await api.wait_for(lambda: api.sent(chat_id=43), timeout=30)
+        await api.wait_for(lambda: not api.updates, timeout=10)  # confirmed once delivered
+        attempts = [c for c in api.calls if c.method == "sendMessage" and str(c.params.get("chat_id")) == "43"]
+        assert [c.ok for c in attempts] == [False, False, False, True]
+        # Longer than the retries of one pass (5): the update stays unconfirmed, and is answered once.
+        api.faults.send_502 = 6
+        update = api.text("/help", uid=44)
+        await api.wait_for(lambda: len([c for c in api.calls if str(c.params.get("chat_id")) == "44"]) >= 5, timeout=30)
+        assert [u["update_id"] for u in api.updates] == [update]  # not confirmed while the reply fails
+        await api.wait_for(lambda: api.sent(chat_id=44), timeout=60)
+        await api.wait_for(lambda: not api.updates, timeout=10)
+        await asyncio.sleep(0.5)
+        assert len(api.sent(chat_id=44)) == 1
+    finally:
+        await stop_bot(running)
+
+
+async def test_a_reply_that_fails_for_good_is_logged_without_its_text_and_confirmed(api, bot, caplog):
+    api.faults.send_403 = 1
+    with caplog.at_level(logging.INFO):  # what an operator's log shows (BILDUNGSLOTSE_DEBUG: ours only)
+        api.text("Wo finde ich einen Deutschkurs für Mütter?", uid=45, lang="de")
+        await api.wait_for(lambda: any(c.method == "sendMessage" for c in api.calls), timeout=10)
+        await api.wait_for(lambda: not api.updates, timeout=10)  # confirmed: not retried forever
+        api.text("/help", uid=46)
+        await api.wait_for(lambda: api.sent(chat_id=46), timeout=10)
+    assert not api.sent(chat_id=45)
+    assert any("cannot be delivered" in r.getMessage() for r in caplog.records)
+    assert not any("Deutschkurs" in r.getMessage() or "Mütter" in r.getMessage() for r in caplog.records
+                   if r.levelno >= logging.INFO or r.name.startswith("bot"))
+
+
 async def test_graceful_restart_in_a_backlog_answers_each_update_once(api, tmp_path):
     first = await start_bot(api, tmp_path)
     for uid in range(100, 120):
@@ -206,10 +248,37 @@ async def test_graceful_restart_in_a_backlog_answers_each_update_once(api, tmp_p
         await stop_bot(second)
 
 
-async def test_kill_9_in_a_backlog_loses_no_update(api, tmp_path):
+async def test_run_on_the_bare_defaults_with_only_the_token(api, tmp_path):
+    """The README's and the Dockerfile's path: TELEGRAM_BOT_TOKEN=… bildungslotse run, no config
+    file, the default https://api.telegram.org, reached here through a proxy to the loopback server."""
+    proxy = await HttpsProxy(tmp_path / "tls", api.port).start()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("BILDUNGSLOTSE_CONFIG", "BILDUNGSLOTSE_SECRET", "DATABASE_URL", "MATRIX_ACCESS_TOKEN",
+                        "MATRIX_PASSWORD", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")}
+    env.update(TELEGRAM_BOT_TOKEN=api.token, HTTPS_PROXY=proxy.url, SSL_CERT_FILE=str(proxy.ca_file))
+    work = tmp_path / "work"
+    work.mkdir()
+    process = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=work, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        api.text("/start", uid=90, lang="de")
+        await api.wait_for(lambda: api.sent(chat_id=90) or process.poll() is not None, timeout=60)
+        assert process.poll() is None, process.communicate()[0]
+        assert "Bildungslotse" in api.sent(chat_id=90)[0]["text"]
+        assert set(proxy.tunnels) == {"api.telegram.org:443"}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=60)[0]
+        await proxy.stop()
+    assert process.returncode == 0, output
+    assert "Traceback" not in output and (work / "data" / "bildungslotse.db").exists()
+
+
+async def test_kill_9_in_a_backlog_loses_no_update_and_repeats_only_those_in_flight(api, tmp_path):
+    """The audit: 30 messages at once, killed after 11 replies: 10 were answered twice after the restart."""
     config = tmp_path / "config.yaml"
     config.write_text(f"data_dir: {tmp_path / 'data'}\ntelegram:\n  base_url: {api.base_url}\n", encoding="utf-8")
-    env = {**os.environ, "TELEGRAM_BOT_TOKEN": api.token, "BILDUNGSLOTSE_SECRET": "s"}
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": api.token, "BILDUNGSLOTSE_SECRET": TEST_SECRET}
 
     def launch() -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", "bot", "--config", str(config), "run"], cwd=ROOT, env=env,
@@ -218,17 +287,74 @@ async def test_kill_9_in_a_backlog_loses_no_update(api, tmp_path):
     for uid in range(200, 260):
         api.text("/help", uid=uid)
     proc = launch()
-    await api.wait_for(lambda: len(api.sent()) >= 10, timeout=60)
+    await api.wait_for(lambda: len(api.sent()) >= 11, timeout=60)
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
     proc = launch()
     try:
         await api.wait_for(lambda: len({p["chat_id"] for p in api.sent()}) >= 60, timeout=60)
+        await asyncio.sleep(0.5)
         counts = Counter(str(p["chat_id"]) for p in api.sent())
         assert all(1 <= counts[str(uid)] <= 2 for uid in range(200, 260)), counts
+        assert sum(n == 2 for n in counts.values()) <= CONCURRENT, counts  # only those in flight
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
+
+
+async def test_an_outage_of_the_database_loses_no_confirmed_change_on_kill_9_or_sigterm(api, tmp_path):
+    """The audit: kill -9 during a database outage lost all 120 changes of updates already confirmed;
+    SIGTERM lost 50 and exited 0. Now what was confirmed is durable (the journal) and written later."""
+    data = tmp_path / "data"
+    config = tmp_path / "config.yaml"
+    config.write_text(f"data_dir: {data}\ntelegram:\n  base_url: {api.base_url}\n", encoding="utf-8")
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": api.token, "BILDUNGSLOTSE_SECRET": TEST_SECRET}
+    log = tmp_path / "bot.log"
+
+    def launch() -> subprocess.Popen:
+        with log.open("a") as out:
+            return subprocess.Popen([sys.executable, "-m", "bot", "--config", str(config), "run"], cwd=ROOT, env=env,
+                                    stdout=out, stderr=out)
+
+    def questions() -> int:
+        db = sqlite3.connect(data / "bildungslotse.db", timeout=30)
+        try:
+            return db.execute("SELECT count(*) FROM events WHERE kind = 'question'").fetchone()[0]
+        finally:
+            db.close()
+
+    proc = launch()
+    try:
+        api.text("Kita", uid=300, lang="de")
+        await api.wait_for(lambda: api.sent(chat_id=300), timeout=60)
+        await api.wait_for(lambda: questions() == 1, timeout=30)
+        blocker = sqlite3.connect(data / "bildungslotse.db", isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")  # the database takes no writes from now on
+        for uid in range(301, 331):
+            api.text("Kita", uid=uid, lang="de")
+        await api.wait_for(lambda: all(api.sent(chat_id=uid) for uid in range(301, 331)), timeout=60)
+        await api.wait_for(lambda: not api.updates, timeout=30)  # all 30 confirmed to Telegram
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        proc = launch()  # still no database: these 20 are answered, then the bot is stopped
+        for uid in range(331, 351):
+            api.text("Kita", uid=uid, lang="de")
+        await api.wait_for(lambda: all(api.sent(chat_id=uid) for uid in range(331, 351)), timeout=60)
+        await api.wait_for(lambda: not api.updates, timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(90) == 0
+        assert "kept in" in log.read_text()
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        proc = launch()  # the database is back: the journal is written, each change once
+        await api.wait_for(lambda: questions() >= 51, timeout=60)
+        await asyncio.sleep(1.0)
+        assert questions() == 51
+        counts = Counter(str(p["chat_id"]) for p in api.sent())
+        assert all(counts[str(uid)] == 1 for uid in range(300, 351)), counts  # none answered twice
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
 
 
 async def test_html_in_user_and_catalogue_text_is_escaped(api, tmp_path, catalogue_copy):
@@ -252,6 +378,16 @@ async def test_admin_commands_only_for_admins(api, bot):
     await api.wait_for(lambda: api.sent(chat_id=ADMIN) and api.sent(chat_id=60))
     assert api.sent(chat_id=ADMIN)[0]["text"].startswith("Reloaded: version")
     assert "Reloaded" not in api.sent(chat_id=60)[0]["text"]
+
+
+async def test_admin_commands_are_answered_only_in_private_chats(api, bot):
+    group = api.chat(-600, "group")
+    api.text("/stats", uid=ADMIN, chat=group)
+    api.text("/stats@lotse_test_bot", uid=ADMIN, chat=group)
+    api.text("/stats", uid=ADMIN)
+    await api.wait_for(lambda: len(api.sent(chat_id=-600)) >= 2 and api.sent(chat_id=ADMIN))
+    assert "questions=" in api.sent(chat_id=ADMIN)[0]["text"]  # the figures, in private
+    assert all("questions=" not in p["text"] and "unanswered" not in p["text"] for p in api.sent(chat_id=-600))
 
 
 def test_long_text_is_split_on_lines_within_the_limit():

@@ -43,6 +43,9 @@ SOURCE_DATE_RE = re.compile(r"^\d{4}(?:-\d{2}(?:-\d{2})?)?$")
 STATUSES = ("draft", "reviewed")
 
 ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# Ids travel in Telegram's 64 bytes of callback data ("o:<id>:contact", "share:ar-o-<id>") and deep
+# links ("ar-o-<id>_d12"), and into the store's columns (64 characters; topics 32); districts too.
+MAX_ID, MAX_TOPIC_ID, MAX_DISTRICT = 48, 32, 64
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()/-]*[0-9]$")
 EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
 
@@ -272,6 +275,10 @@ def _check_id(check: _FileChecker, seen: dict[str, str], kind: str) -> str | Non
         return None
     if not ID_RE.match(ident):
         check.problem("id", f"malformed id '{ident}' (use lower-case letters, digits and dashes)")
+    limit = MAX_TOPIC_ID if kind == "topic" else MAX_ID
+    if len(ident) > limit:
+        check.problem("id", f"{kind} id '{ident}' is {len(ident)} characters long; use at most {limit} "
+                            "(it must fit in a button's 64 bytes and in the database)")
     where = f"{_display(check.path)}:{check.node.line_of('id')}"
     if ident in seen:
         check.problem("id", f"duplicate {kind} id '{ident}' (first at {seen[ident]})")
@@ -303,6 +310,9 @@ def _load_meta(report: _Report, folder: Path) -> tuple[dict[str, Any], LineDict 
     meta["languages"] = tuple(lang for lang in langs if lang in LANGUAGES)
     meta["fallback_offers"] = check.texts("fallback_offers")
     meta["districts"] = check.texts("districts")
+    for name in meta["districts"]:
+        if len(name) > MAX_DISTRICT:
+            check.problem("districts", f"district name '{name[:30]}…' is longer than {MAX_DISTRICT} characters")
     aliases = data.get("district_aliases") or LineDict()
     meta["district_aliases"] = {}
     if not isinstance(aliases, LineDict):

@@ -37,6 +37,11 @@ class Faults:
     retry_after: int = 1
     updates_502: int = 0  # getUpdates answers 502 Bad Gateway
     updates_drop: int = 0  # getUpdates closes the connection without an answer
+    send_502: int = 0  # sendMessage answers 502 Bad Gateway
+    send_drop: int = 0  # sendMessage closes the connection without an answer
+    send_hang: int = 0  # sendMessage answers only after hang_s (the client times out first)
+    hang_s: float = 3.0
+    send_403: int = 0  # sendMessage answers 403: the user blocked the bot
 
 
 @dataclass
@@ -52,6 +57,7 @@ class FakeBotApi:
     _new: asyncio.Event = field(default_factory=asyncio.Event)
     runner: web.AppRunner | None = None
     port: int = 0
+    _closing: bool = False
     webhook: dict | None = None
 
     # -- scripting -------------------------------------------------------------------------
@@ -116,6 +122,8 @@ class FakeBotApi:
 
     async def stop(self) -> None:
         if self.runner:
+            self._closing = True
+            self._new.set()  # a long poll of a bot that is gone need not wait out its timeout
             await self.runner.cleanup()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -170,7 +178,7 @@ class FakeBotApi:
             self.updates = [u for u in self.updates if u["update_id"] >= offset]
         timeout = float(params.get("timeout") or 0)
         limit = int(params.get("limit") or 100)
-        if not self.updates and timeout:
+        if not self.updates and timeout and not self._closing:
             self._new.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._new.wait(), min(timeout, 30))
@@ -181,6 +189,23 @@ class FakeBotApi:
         return self._ok(batch)
 
     async def _m_sendMessage(self, request, params):
+        faults = self.faults
+        if faults.send_502 > 0:
+            faults.send_502 -= 1
+            return web.Response(status=502, text="Bad Gateway")
+        if faults.send_drop > 0:
+            faults.send_drop -= 1
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=500)
+        if faults.send_hang > 0:
+            faults.send_hang -= 1
+            await asyncio.sleep(faults.hang_s)
+            return web.Response(status=504, text="Gateway Timeout")  # nobody waits for this any more
+        if faults.send_403 > 0:
+            faults.send_403 -= 1
+            return web.json_response({"ok": False, "error_code": 403,
+                                      "description": "Forbidden: bot was blocked by the user"}, status=403)
         if self.faults.send_429 > 0:
             self.faults.send_429 -= 1
             return web.json_response({"ok": False, "error_code": 429, "description": "Too Many Requests: retry later",

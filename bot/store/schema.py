@@ -104,3 +104,13 @@ sync_state = Table(
     Column("name", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+# Platform updates already answered (Telegram update ids, Matrix event ids), so that an update
+# delivered again after a crash is not answered twice; kept a week. Keyed by transport and id, so
+# that several bot processes sharing the database can use it too.
+answered_updates = Table(
+    "answered_updates", metadata,
+    Column("transport", String(16), primary_key=True),
+    Column("update_id", String(255), primary_key=True),
+    Column("answered_at", DateTime(timezone=True), nullable=False, index=True),
+)

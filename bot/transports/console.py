@@ -10,24 +10,21 @@ from typing import TextIO
 from bot.reply import Button, Incoming, Reply
 from bot.service import Service
 from bot.text import render_plain
+from bot.transports.choices import by_number, choice, number_choices
 
 QUIT = {"/quit", "/exit", "/q"}
 USER = "terminal"
 
 
-def numbered(reply: Reply) -> tuple[str, list[Button]]:
-    """The reply as text with every button numbered, and the buttons in that order."""
-    buttons: list[Button] = []
+def numbered(reply: Reply) -> tuple[str, dict[int, Button]]:
+    """The reply as text with every button numbered, and the buttons by number."""
+    numbered_choices = number_choices(reply)
     parts = []
-    for message in reply.messages:
+    for message, choices in zip(reply.messages, numbered_choices, strict=True):
         text = render_plain(list(message.lines), reply.rtl)
-        choices = []
-        for row in message.buttons:
-            for button in row:
-                buttons.append(button)
-                choices.append(f"[{len(buttons)}] {button.label}")
-        parts.append(text + ("\n" + "   ".join(choices) if choices else ""))
-    return "\n\n".join(parts), buttons
+        shown = "   ".join(f"[{number}] {label}" for number, label, _ in choices)
+        parts.append(text + ("\n" + shown if shown else ""))
+    return "\n\n".join(parts), by_number(numbered_choices)
 
 
 async def run_chat(service: Service, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
@@ -50,8 +47,9 @@ async def run_chat(service: Service, stdin: TextIO = sys.stdin, stdout: TextIO =
             return 0
         if not line:
             continue
-        if line.isdigit() and 1 <= int(line) <= len(buttons):
-            incoming = Incoming(user="", payload=buttons[int(line) - 1].payload, language_hint=hint)
+        button = choice(line, buttons)
+        if button is not None:
+            incoming = Incoming(user="", payload=button.payload, language_hint=hint)
         else:
             incoming = Incoming(user="", text=line, language_hint=hint)
         text, buttons = numbered(await service.handle(USER, incoming))

@@ -1,21 +1,27 @@
 """Matrix: matrix-nio's AsyncClient as a thin adapter around the service.
 
-Our own sync loop: a batch is handled completely, then its `next_batch` is stored, so a restart
-neither repeats answered messages nor misses any (after a crash only the batch in hand may be
-answered twice). On the very first start the history of rooms is skipped. Encrypted rooms work
-through nio's vodozemac-based e2e support with a persistent key store and device id.
+Our own sync loop: a batch is handled completely, then its `next_batch` is stored (durably, with
+the batch's effects), so a restart neither repeats answered messages nor misses any. Each answered
+event is marked in the store as it goes, so after a crash only the messages in flight can be
+answered twice. Sending is retried through 5xx, timeouts and dropped connections; a batch whose
+replies did not get through is handled again (its answered events skipped) before its position is
+stored. On the very first start the history of rooms is skipped. Encrypted rooms work through
+nio's vodozemac-based e2e support; the key store and the device id live in data_dir/matrix.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import logging
+import os
 import re
 import time
 from collections import OrderedDict
 from pathlib import Path
 
+import aiohttp
 from nio import (
     AsyncClient,
     AsyncClientConfig,
@@ -30,13 +36,16 @@ from nio import (
 )
 from nio.api import MessageDirection
 
+from bot.cards import SHARE
 from bot.config import MatrixSettings
 from bot.news import PermanentSendError
 from bot.reply import Button, Incoming, Reply
 from bot.service import Service
-from bot.store import Store
+from bot.store import Store, StoreError
+from bot.store.privacy import private_dir
 from bot.text import render_html, render_plain
 from bot.transports import notices
+from bot.transports.choices import by_number, choice, number_choices
 from bot.transports.telegram import ADMIN_COMMANDS, USER_COMMANDS, AdminAction
 
 log = logging.getLogger(__name__)
@@ -47,6 +56,12 @@ SYNC_FILTER = {
 }
 KEY_WAIT_S = 8.0  # how long an undecryptable message waits for its key before we say so
 COMMANDS = (*USER_COMMANDS, *ADMIN_COMMANDS)
+SEND_ATTEMPTS = 5  # a send that fails on the way is tried this often (backoff 0.5, 1, 2, 4 s)
+DEVICE_FILE = "device_id"
+
+
+class SendFailed(Exception):
+    """A message did not get through after the retries (the homeserver or the way to it failed)."""
 
 
 class MatrixTransport:
@@ -58,46 +73,88 @@ class MatrixTransport:
         self.key_dir = data_dir / "matrix"
         self.client: AsyncClient | None = None
         self._stop = asyncio.Event()
-        self._choices: OrderedDict[tuple[str, str], list[Button]] = OrderedDict()
+        self._choices: OrderedDict[tuple[str, str], dict[int, Button]] = OrderedDict()
         self._joined_at: dict[str, int] = {}  # rooms joined by this process: skip older events
         self._waiting: list[tuple[float, MatrixRoom, MegolmEvent]] = []  # undecryptable, waiting for keys
         self._told: set[str] = set()  # rooms told once that a message could not be decrypted
         self._greet: set[str] = set()  # rooms joined, to greet once their state has arrived
+        self._since: str | None = None  # the position of the last batch handled completely
+        self._unfinished = False  # a reply of the batch in hand did not get through
         self.handled = 0
         self.busy_s = 0.0
 
     # -- life cycle ------------------------------------------------------------------------
     async def start(self) -> None:
         settings = self.settings
-        self.key_dir.mkdir(parents=True, exist_ok=True)
-        device_id = await self.store.get_sync("matrix.device_id")
+        private_dir(self.key_dir)  # the e2e keys: only for the bot's user
+        device_id = await self._stored_device()
         config = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False, max_limit_exceeded=0,
                                    max_timeouts=0, request_timeout=60)
+        # The device id given here is the one login() asks for (matrix-nio 0.26 takes it from the client).
         client = AsyncClient(settings.homeserver, settings.user_id, device_id=device_id,
                              store_path=str(self.key_dir), config=config)
         if settings.token:
-            if not device_id:
-                client.access_token = settings.token
-                who = await client.whoami()
-                if not isinstance(who, WhoamiResponse) or not who.device_id:
-                    raise RuntimeError(f"matrix: the access token is not accepted ({who})")
-                device_id = who.device_id
+            client.access_token = settings.token
+            who = await client.whoami()
+            if not isinstance(who, WhoamiResponse) or not who.device_id:
+                raise RuntimeError(f"matrix: the access token is not accepted ({who})")
+            if device_id and who.device_id != device_id:
+                log.warning("matrix: the access token belongs to device %s, not %s: that device's keys start afresh",
+                            who.device_id, device_id)
+            device_id = who.device_id
             client.restore_login(settings.user_id, device_id, settings.token)
         else:
-            response = await client.login(settings.password, device_name="Bildungslotse", device_id=device_id)
+            response = await client.login(settings.password, device_name="Bildungslotse")
             if not isinstance(response, LoginResponse):
                 raise RuntimeError(f"matrix: login failed ({response})")
             device_id = response.device_id
-        await self.store.set_sync("matrix.device_id", device_id)
+        self._keep_device(device_id)
         self.client = client
         if client.should_upload_keys:
             await client.keys_upload()
-        if await self.store.get_sync("matrix.next_batch") is None:
+        self._since = await self._position()
+        if self._since is None:
             # First start: remember where the rooms are now, answer nothing from before.
             first = await self._sync_once(timeout=0, since=None, history=False)
             if first is not None:
                 await self.store.set_sync("matrix.next_batch", first.next_batch)
+                self._since = first.next_batch
         log.info("matrix: logged in as %s (device %s)", settings.user_id, device_id)
+
+    async def _stored_device(self) -> str | None:
+        """The device id kept next to its keys; earlier versions kept it in the store."""
+        path = self.key_dir / DEVICE_FILE
+        if path.exists():
+            return path.read_text(encoding="utf-8").strip() or None
+        with contextlib.suppress(StoreError):
+            legacy = await self.store.get_sync("matrix.device_id")
+            if legacy and any(self.key_dir.glob(f"*_{legacy}.db")):  # only with its keys
+                return legacy
+        return None
+
+    def _keep_device(self, device_id: str) -> None:
+        path = self.key_dir / DEVICE_FILE
+        temporary = path.with_name(DEVICE_FILE + ".new")
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(device_id)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+
+    async def _position(self) -> str | None:
+        """The stored sync position; a database that does not answer yet is waited for (without it
+        the bot could not tell a first start, whose history it must skip, from a restart)."""
+        delay = 1.0
+        while True:
+            try:
+                return await self.store.get_sync("matrix.next_batch")
+            except StoreError as exc:
+                log.warning("matrix: %s; asking again in %.0f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     def stop(self) -> None:
         self._stop.set()
@@ -123,7 +180,7 @@ class MatrixTransport:
         stopping = asyncio.create_task(self._stop.wait())
         try:
             while not self._stop.is_set():
-                since = await self.store.get_sync("matrix.next_batch")
+                since = self._since
                 sync = asyncio.create_task(self.client.sync(timeout=30000, sync_filter=SYNC_FILTER, since=since))
                 done, _ = await asyncio.wait({sync, stopping}, return_when=asyncio.FIRST_COMPLETED)
                 if sync not in done:
@@ -139,10 +196,18 @@ class MatrixTransport:
                     await asyncio.sleep(delay)
                     backoff = min(backoff * 2, 30.0)
                     continue
-                backoff = 1.0
+                self._unfinished = False
                 await self._handle(response, since)
                 await self._keys()
-                await self.store.set_sync("matrix.next_batch", response.next_batch)
+                if self._unfinished:  # handled again from the same position; answered events are skipped
+                    log.warning("matrix: replies did not get through; the batch is handled again in %.0f s", backoff)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), backoff)
+                    backoff = min(backoff * 2, 30.0)
+                    continue
+                backoff = 1.0
+                await self.store.set_sync("matrix.next_batch", response.next_batch)  # durable, with the effects
+                self._since = response.next_batch
         finally:
             stopping.cancel()
 
@@ -208,21 +273,37 @@ class MatrixTransport:
             self._greet.discard(room.room_id)
             await self._guarded(self._greeting(room))
         joined_at = self._joined_at.get(room.room_id, 0)
+        ids = [e.event_id for e in events if isinstance(e, RoomMessageText | MegolmEvent)]
+        answered = await self.store.answered("matrix", ids) if ids else set()
         for event in events:
             if getattr(event, "sender", None) == self.settings.user_id:
                 continue
             if getattr(event, "server_timestamp", 0) < joined_at:
                 continue  # history from before the bot joined
+            if getattr(event, "event_id", None) in answered:
+                continue  # answered before a crash, or before a retry of this batch
             if isinstance(event, RoomMessageText):
                 log.debug("matrix: message %s", event.event_id)
-                await self._guarded(self._message(room, event.sender, event.body, event.source))
+                await self._guarded(self._answer(room, event.event_id, event.sender, event.body, event.source))
             elif isinstance(event, MegolmEvent):
                 await self._guarded(self._request_key(room, event))
 
+    async def _answer(self, room: MatrixRoom, event_id: str, sender: str, body: str, source: dict) -> None:
+        """Answer a message; once the reply got through, remember the event as answered, durably."""
+        if await self._message(room, sender, body, source):
+            self.store.mark_answered("matrix", event_id)
+            await self.store.durable()
+
     async def _guarded(self, work) -> None:
-        """One failing message must not stop the others: log it, like PTB's error handler."""
+        """One failing message must not stop the others: log it, like PTB's error handler. A reply
+        that did not get through leaves the batch unfinished, to be handled again."""
         try:
             await work
+        except SendFailed as exc:
+            self._unfinished = True
+            log.warning("matrix: %s", exc)
+        except PermanentSendError as exc:
+            log.warning("matrix: a reply cannot be delivered (%s); given up", exc)
         except Exception as exc:  # noqa: BLE001
             log.error("matrix: handling an event failed: %s", exc, exc_info=exc)
 
@@ -244,7 +325,8 @@ class MatrixTransport:
         for since, room, event in self._waiting:
             decrypted = self.client.decrypt_event(event)
             if isinstance(decrypted, RoomMessageText):
-                await self._message(room, decrypted.sender, decrypted.body, decrypted.source)
+                await self._guarded(self._answer(room, event.event_id, decrypted.sender, decrypted.body,
+                                                 decrypted.source))
             elif time.monotonic() - since < KEY_WAIT_S:
                 still.append((since, room, event))
             elif room.room_id not in self._told:
@@ -252,7 +334,8 @@ class MatrixTransport:
                 await self._notice(room.room_id, notices.undecryptable(self.service.engine.default_language))
         self._waiting = still
 
-    async def _message(self, room: MatrixRoom, sender: str, body: str, source: dict) -> None:
+    async def _message(self, room: MatrixRoom, sender: str, body: str, source: dict) -> bool:
+        """Answer one message if it is meant for the bot; whether a reply was sent."""
         text = body.strip()
         prefix = self.settings.command_prefix
         direct = room.member_count <= 2
@@ -261,26 +344,29 @@ class MatrixTransport:
             words = text[len(prefix):].split()
             text = "/" + " ".join(words) if words and words[0].lower() in COMMANDS else " ".join(words) or "/help"
         elif not direct and not mentioned:
-            return
+            return False
         elif mentioned:
             text = self._without_mention(room, text)
         key = (room.room_id, sender)
-        choices = self._choices.get(key, [])
-        if text.isdigit() and 1 <= int(text) <= len(choices):
-            incoming = Incoming(user="", payload=choices[int(text) - 1].payload)
+        button = choice(text, self._choices.get(key, {}))
+        if button is not None:
+            incoming = Incoming(user="", payload=button.payload)
         else:
             if text.startswith("/") and text[1:].split(" ")[0] in ADMIN_COMMANDS:
-                await self._admin(room.room_id, sender, text[1:].split(" ")[0])
-                return
+                await self._admin(room, sender, text[1:].split(" ")[0])
+                return True
             incoming = Incoming(user="", text=text)
         started = time.perf_counter()
         reply = await self.service.handle(sender, incoming, address=room.room_id)
         self.busy_s += time.perf_counter() - started  # the bot's own work, without the network
         await self.send(room.room_id, reply, remember_for=key)
         self.handled += 1
+        return True
 
-    async def _admin(self, room_id: str, sender: str, command: str) -> None:
-        if self.admin is None or sender not in self.settings.admins:
+    async def _admin(self, room: MatrixRoom, sender: str, command: str) -> None:
+        room_id = room.room_id
+        # Only in a direct chat: in a room with others, stats would show the unanswered questions to all.
+        if self.admin is None or sender not in self.settings.admins or room.member_count > 2:
             reply = await self.service.handle(sender, Incoming(user="", text="/help"), address=room_id)
             await self.send(room_id, reply, remember_for=(room_id, sender))
             return
@@ -310,21 +396,15 @@ class MatrixTransport:
         return re.sub(r"(?<![\w/])/(" + "|".join(COMMANDS) + r")\b", lambda m: f"{prefix} {m.group(1)}", text)
 
     async def send(self, room_id: str, reply: Reply, remember_for: tuple[str, str] | None) -> None:
-        buttons: list[Button] = []
-        for message in reply.messages:
+        numbered = number_choices(reply, skip=(SHARE,))  # no share links here; the card can be forwarded
+        hint = notices.choose_by_number(reply.language)
+        for message, choices in zip(reply.messages, numbered, strict=True):
             plain = render_plain(list(message.lines), reply.rtl)
             formatted = render_html(list(message.lines), reply.rtl).replace("\n", "<br>\n")
-            numbered = []
-            for row in message.buttons:
-                for button in row:
-                    if button.payload.startswith("share:"):
-                        continue  # no share links on Matrix; the card itself can be forwarded
-                    buttons.append(button)
-                    numbered.append(f"{len(buttons)}. {button.label}")
-            if numbered:
-                hint = notices.choose_by_number(reply.language)
-                plain += "\n\n" + hint + "\n" + "\n".join(numbered)
-                formatted += "<br>\n<br>\n<i>" + html.escape(hint) + "</i><br>\n" + "<br>\n".join(html.escape(n) for n in numbered)
+            if choices:
+                lines = [f"{number}. {label}" for number, label, _ in choices]
+                plain += "\n\n" + hint + "\n" + "\n".join(lines)
+                formatted += "<br>\n<br>\n<i>" + html.escape(hint) + "</i><br>\n" + "<br>\n".join(html.escape(n) for n in lines)
             content = {"msgtype": "m.text", "body": self._commands_here(plain), "format": "org.matrix.custom.html",
                        "formatted_body": self._commands_here(formatted)}
             await self._send(room_id, content)
@@ -333,7 +413,7 @@ class MatrixTransport:
                 await self._send(room_id, {"msgtype": "m.location", "body": f"{where.title}, {where.address}",
                                            "geo_uri": f"geo:{where.latitude},{where.longitude}"})
         if remember_for:
-            self._choices[remember_for] = buttons
+            self._choices[remember_for] = by_number(numbered)
             self._choices.move_to_end(remember_for)
             while len(self._choices) > 10_000:
                 self._choices.popitem(last=False)
@@ -342,23 +422,31 @@ class MatrixTransport:
         await self._send(room_id, {"msgtype": "m.notice", "body": text})
 
     async def _send(self, room_id: str, content: dict) -> None:
+        """Send one event: retried with backoff through 429, 5xx, timeouts and dropped connections;
+        PermanentSendError when the homeserver refuses it (4xx: not in the room, say), SendFailed
+        when it still did not get through."""
         assert self.client is not None
-        for attempt in range(6):
-            response = await self.client.room_send(room_id, "m.room.message", content, ignore_unverified_devices=True)
-            if not isinstance(response, RoomSendError):
-                return
-            delay = _retry_after(response)
-            if delay is None or attempt == 5:
-                raise RuntimeError(f"matrix: could not send to {room_id}: {response}")
-            await asyncio.sleep(delay)
+        delay = 0.5
+        for attempt in range(SEND_ATTEMPTS):
+            try:
+                response = await self.client.room_send(room_id, "m.room.message", content, ignore_unverified_devices=True)
+            except (aiohttp.ClientError, OSError) as exc:  # a dropped connection, a timeout (nio re-raises those)
+                problem, wait = f"{type(exc).__name__}: {exc}", None
+            else:
+                if not isinstance(response, RoomSendError):
+                    return
+                wait = _retry_after(response)
+                status = getattr(getattr(response, "transport_response", None), "status", None)
+                if wait is None and status is not None and 400 <= status < 500:
+                    raise PermanentSendError(f"{room_id}: {response}")
+                problem = str(response)
+            if attempt == SEND_ATTEMPTS - 1:
+                raise SendFailed(f"could not send to {room_id} ({problem})")
+            await asyncio.sleep(wait or delay)
+            delay *= 2
 
     async def send_news(self, address: str, reply: Reply) -> None:
-        try:
-            await self.send(address, reply, remember_for=None)
-        except RuntimeError as exc:
-            if "M_FORBIDDEN" in str(exc) or "M_NOT_FOUND" in str(exc):
-                raise PermanentSendError(str(exc)) from exc
-            raise
+        await self.send(address, reply, remember_for=None)  # PermanentSendError: the broadcaster skips it
 
 
 async def exchange_keys(client: AsyncClient) -> None:

@@ -6,7 +6,8 @@ from bot.i18n import translator
 
 
 def choose_by_number(lang: str) -> str:
-    return translator(lang)("Answer with the number of your choice.")
+    _ = translator(lang)  # bound to `_`, so that pybabel extracts the sentence
+    return _("Answer with the number of your choice.")
 
 
 def undecryptable(lang: str) -> str:

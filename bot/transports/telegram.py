@@ -1,16 +1,24 @@
 """Telegram: python-telegram-bot's Application as a thin adapter around the service.
 
-Updates are fetched by our own long-polling loop and handed to `Application.process_update`:
-an update is confirmed to Telegram (by the next offset) only after it was answered, so a crash
-loses none (at most the ones in flight are answered twice) and a graceful stop confirms all.
+Updates are fetched by our own long-polling loop and handed to `Application.process_update`. An
+update is finished when its reply was delivered, or failed for good (403: the person blocked the
+bot; 400): then it is marked answered in the store, and once that mark and the update's effects
+are durable (store.durable), Telegram may forget it: the next getUpdates confirms it by offset.
+Sending is retried with backoff through 5xx, timeouts and dropped connections; an update whose
+reply still did not get through stays unconfirmed and comes again. After a crash Telegram sends
+the unconfirmed updates again and those already marked answered are skipped, so only the ones
+truly in flight (at most CONCURRENT) can be answered twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import TypeVar
 from urllib.parse import quote, urlsplit
 
 from telegram import (
@@ -50,6 +58,29 @@ CONCURRENT = 4  # chats answered at the same time: Telegram allows ~30 messages/
 USER_COMMANDS = ("start", "help", "language", "topics", "district", "privacy", "forget")
 ADMIN_COMMANDS = ("reload", "stats")
 AdminAction = Callable[[str], Awaitable[str]]  # command -> answer text
+SEND_ATTEMPTS = 5  # a send that fails on the way is tried this often (backoff 0.5, 1, 2, 4 s)
+T = TypeVar("T")
+
+
+def transient(exc: BaseException) -> bool:
+    """A failure on the way (5xx, timeout, dropped connection, 429 beyond the limiter), worth a retry;
+    not one of the request itself (400, 403 blocked, a chat that is gone) or of our code."""
+    return isinstance(exc, RetryAfter) or (isinstance(exc, NetworkError) and not isinstance(exc, BadRequest))
+
+
+async def deliver(call: Callable[[], Awaitable[T]], attempts: int = SEND_ATTEMPTS) -> T:
+    """`call()`, retried with backoff while it fails on the way; the last failure is raised."""
+    delay = 0.5
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except TelegramError as exc:
+            if not transient(exc) or attempt == attempts - 1:
+                raise
+            wait = exc.retry_after if isinstance(exc, RetryAfter) else delay
+            await asyncio.sleep(float(wait if isinstance(wait, int | float) else wait.total_seconds()))
+            delay *= 2
+    raise AssertionError("unreachable")
 
 
 def split_text(html: str, limit: int = MAX_TEXT) -> list[str]:
@@ -89,7 +120,7 @@ def command_menu(lang: str) -> list[BotCommand]:
 
 class TelegramTransport:
     def __init__(self, settings: TelegramSettings, service: Service, admin: AdminAction | None = None,
-                 rate_limit: bool = True) -> None:
+                 rate_limit: bool = True, read_timeout: float = 10.0) -> None:
         if not settings.token:
             raise ValueError("no Telegram token")
         self.settings = settings
@@ -99,7 +130,7 @@ class TelegramTransport:
         # its whole pool on every request, so hundreds of idle connections cost more than they give.
         builder: ApplicationBuilder = (
             Application.builder().token(settings.token).base_url(settings.base_url)
-            .connection_pool_size(CONCURRENT).pool_timeout(30.0)
+            .connection_pool_size(CONCURRENT).pool_timeout(30.0).read_timeout(read_timeout)
         )
         if not settings.webhook_url:
             builder = builder.updater(None)  # we poll ourselves (see poll)
@@ -109,6 +140,7 @@ class TelegramTransport:
         self.username = ""
         self._stop = asyncio.Event()
         self._concurrent = asyncio.Semaphore(CONCURRENT)
+        self._unfinished: set[int] = set()  # update ids whose reply did not get through this time
         private = filters.ChatType.PRIVATE
         mentioned = filters.Entity(MessageEntity.MENTION) & filters.ChatType.GROUPS
         self.app.add_handler(CommandHandler(ADMIN_COMMANDS, self._on_admin))
@@ -155,7 +187,7 @@ class TelegramTransport:
             await updater.stop()
 
     async def poll(self, timeout: int = 30) -> None:
-        """Long polling until stop(): fetch a batch, answer it, then confirm it by the next offset."""
+        """Long polling until stop(): fetch a batch, answer it, confirm what is finished by the next offset."""
         offset: int | None = None
         backoff = 1.0
         stopping = asyncio.create_task(self._stop.wait())
@@ -178,27 +210,57 @@ class TelegramTransport:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 30.0)
                     continue
-                backoff = 1.0
-                if updates:
-                    await self._process(updates)
-                    offset = updates[-1].update_id + 1
-            if offset is not None:  # a graceful stop confirms what was answered
-                await self.app.bot.get_updates(offset=offset, timeout=0, allowed_updates=["message", "callback_query"])
+                if not updates:
+                    backoff = 1.0
+                    continue
+                finished = await self._process(updates)
+                if finished:
+                    offset = updates[finished - 1].update_id + 1
+                if finished < len(updates):  # a reply did not get through: the rest comes again, later
+                    log.warning("telegram: %d update(s) not answered yet (sending failed); retrying in %.0f s",
+                                len(updates) - finished, backoff)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), backoff)
+                    backoff = min(backoff * 2, 30.0)
+                else:
+                    backoff = 1.0
+            if offset is not None:  # a graceful stop confirms what is finished
+                with contextlib.suppress(TelegramError):
+                    await self.app.bot.get_updates(offset=offset, timeout=0, allowed_updates=["message", "callback_query"])
         finally:
             stopping.cancel()
 
-    async def _process(self, updates: list[Update]) -> None:
-        """Each chat's updates in order; different chats at the same time."""
+    async def _process(self, updates: list[Update]) -> int:
+        """Answer a batch: each chat's updates in order, different chats at the same time; skip those
+        answered before (a crash, a retry). Returns how many updates from the start of the batch are
+        finished and durable, i.e. may be confirmed."""
+        store = self.service.store
+        answered = await store.answered("telegram", [u.update_id for u in updates]) if store else set()
+        finished = {u.update_id for u in updates if str(u.update_id) in answered}
         per_chat: dict[int, list[Update]] = defaultdict(list)
         for update in updates:
-            per_chat[update.effective_chat.id if update.effective_chat else 0].append(update)
+            if update.update_id not in finished:
+                per_chat[update.effective_chat.id if update.effective_chat else 0].append(update)
 
         async def run(chat_updates: list[Update]) -> None:
             async with self._concurrent:
                 for update in chat_updates:
+                    self._unfinished.discard(update.update_id)
                     await self.app.process_update(update)
+                    if update.update_id in self._unfinished:
+                        return  # the chat's later updates wait for this one: their order matters
+                    if store:
+                        store.mark_answered("telegram", update.update_id)
+                        await store.durable()  # the mark and the update's effects survive a crash now
+                    finished.add(update.update_id)
 
         await asyncio.gather(*(run(u) for u in per_chat.values()))
+        count = 0
+        for update in updates:
+            if update.update_id not in finished:
+                break
+            count += 1
+        return count
 
     # -- handlers --------------------------------------------------------------------------
     async def _answer(self, update: Update, incoming: Incoming) -> None:
@@ -231,23 +293,36 @@ class TelegramTransport:
         query = update.callback_query
         if query is None:
             return
-        await query.answer()
+        await deliver(query.answer)
         await self._answer(update, Incoming(user="", payload=query.data or ""))
 
     async def _on_admin(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         user, chat, message = update.effective_user, update.effective_chat, update.effective_message
         if not (user and chat and message and message.text):
             return
-        if self.admin is None or user.id not in self.settings.admins:
+        # Only in a private chat: in a group, /stats would show the unanswered questions to everyone.
+        if self.admin is None or user.id not in self.settings.admins or chat.type != "private":
             await self._answer(update, Incoming(user="", text="/help"))
             return
         command = message.text.split()[0].split("@")[0].lstrip("/")
         answer = await self.admin(command)
         for part in split_text(answer):
-            await self.app.bot.send_message(chat.id, part)
+            await deliver(partial(self.app.bot.send_message, chat.id, part))
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.error("telegram: an update failed: %s", context.error, exc_info=context.error)
+        """PTB's one place for errors: a reply that failed on the way leaves its update unconfirmed
+        (it comes again); one that failed for good (blocked, 400) or our own error is logged and the
+        update finished. Never the message text in the log."""
+        error = context.error
+        update_id = update.update_id if isinstance(update, Update) else None
+        if error is not None and transient(error) and update_id is not None:
+            self._unfinished.add(update_id)
+            log.warning("telegram: update %d: the reply did not get through (%s); it will be answered again",
+                        update_id, type(error).__name__)
+        elif isinstance(error, Forbidden | BadRequest):
+            log.warning("telegram: update %s: the reply cannot be delivered (%s); given up", update_id, error)
+        else:
+            log.error("telegram: update %s failed: %s", update_id, error, exc_info=error)
 
     # -- sending ---------------------------------------------------------------------------
     def _markup(self, rows, reply: Reply) -> InlineKeyboardMarkup | None:
@@ -273,13 +348,13 @@ class TelegramTransport:
             parts = split_text(render_html(list(message.lines), reply.rtl))
             markup = self._markup(message.buttons, reply)
             for index, part in enumerate(parts):
-                await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML,
-                                       reply_markup=markup if index == len(parts) - 1 else None,
-                                       link_preview_options=LinkPreviewOptions(is_disabled=True))
+                await deliver(partial(bot.send_message, chat_id, part, parse_mode=ParseMode.HTML,
+                                      reply_markup=markup if index == len(parts) - 1 else None,
+                                      link_preview_options=LinkPreviewOptions(is_disabled=True)))
             if message.location:
                 where = message.location
-                await bot.send_venue(chat_id, latitude=where.latitude, longitude=where.longitude,
-                                     title=where.title, address=where.address)
+                await deliver(partial(bot.send_venue, chat_id, latitude=where.latitude, longitude=where.longitude,
+                                      title=where.title, address=where.address))
 
     async def send_news(self, address: str, reply: Reply) -> None:
         """The news sender for the broadcaster: a blocked bot or a vanished chat is permanent."""
