@@ -19,7 +19,7 @@ JOURNAL_FILE = "journal"
 def build_matcher(catalogue: Catalogue, config: Config | None = None) -> Matcher:
     """The ranker for `catalogue`: trained models and embeddings are cached in the data folder."""
     config = config or Config()
-    return Matcher(catalogue, load_stopwords(), cache_dir=config.data_dir / "cache",
+    return Matcher(catalogue, load_stopwords(), cache_dir=config.ranker_cache,
                    threshold=config.match_threshold)
 
 

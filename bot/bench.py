@@ -82,9 +82,70 @@ def run_bench(config: Config, catalogue_dir: Path, rounds: int = 5) -> int:
           f"{100 * fast_share:.0f}% answered without the encoder (cascade)")
     print(f"100x catalogue ({len(big_catalogue.offers)} offers, built in {build_s:.1f} s): "
           f"p50 {p50_big:.1f} ms, p99 {p99_big:.1f} ms")
+    batch_s = _ask_thousand(questions)
+    print(f"ask --json - with 1000 questions: {batch_s:.1f} s including start-up")
+    rss_mb = _run_memory(config, catalogue_dir)
+    if rss_mb:
+        print(f"bildungslotse run (Telegram on a loopback Bot API server, one question answered): "
+              f"peak resident memory {rss_mb:.0f} MB")
     print(f"p50_ms={p50:.1f} p99_ms={p99:.1f} fast_share={fast_share:.2f} p50_ms_100x={p50_big:.1f} "
-          f"p99_ms_100x={p99_big:.1f} load_train_s={train_s:.1f} load_cached_s={cached_s:.1f}")
+          f"p99_ms_100x={p99_big:.1f} load_train_s={train_s:.1f} load_cached_s={cached_s:.1f} "
+          f"ask_1000_s={batch_s:.1f} run_rss_mb={rss_mb or 0:.0f}")
     return 0
+
+
+def _ask_thousand(questions: list[str]) -> float:
+    """`bildungslotse ask --json -` on 1000 questions, start-up included, as the evaluation runs it."""
+    import subprocess
+    import sys
+
+    lines = "".join(f"{questions[i % len(questions)]} ({i})\n" for i in range(1000))
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "bot", "ask", "--json", "-"], input=lines, capture_output=True,
+                   text=True, check=True)
+    return time.perf_counter() - start
+
+
+def _run_memory(config: Config, catalogue_dir: Path) -> float | None:
+    """Peak resident memory of `bildungslotse run` once it answered a question (Linux only; the
+    loopback Bot API server comes with the test extras)."""
+    import asyncio
+
+    try:
+        from bot.loopback.telegram_api import FakeBotApi
+    except ImportError:
+        return None
+    return asyncio.run(_measure_run(FakeBotApi, catalogue_dir, config.ranker_cache.resolve()))
+
+
+async def _measure_run(api_class, catalogue_dir: Path, cache: Path) -> float | None:
+    import asyncio
+    import os
+    import sys
+    import tempfile
+
+    api = await api_class().start()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "config.yaml"
+        config.write_text(f"data_dir: {tmp}/data\ntelegram: {{base_url: '{api.base_url}'}}\n", encoding="utf-8")
+        # The trained ranker of the bench (a first start would train, and measure training).
+        env = {**os.environ, "TELEGRAM_BOT_TOKEN": api.token, "BILDUNGSLOTSE_SECRET": "b" * 32,
+               "BILDUNGSLOTSE_CACHE_DIR": str(cache)}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", "--config", str(config), "--catalogue", str(catalogue_dir),
+            env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        try:
+            api.text("Wo finde ich einen Deutschkurs?")
+            await api.wait_for(lambda: api.sent(), timeout=300)
+            status = Path(f"/proc/{process.pid}/status").read_text()
+            peak = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+            return peak / 1024
+        except (OSError, StopIteration, TimeoutError):
+            return None
+        finally:
+            process.terminate()
+            await process.wait()
+            await api.stop()
 
 
 def large_matcher(catalogue: Catalogue, trained: Matcher) -> Matcher:
@@ -93,22 +154,15 @@ def large_matcher(catalogue: Catalogue, trained: Matcher) -> Matcher:
     weights are the originals' repeated for every copy (the same size, so the same cost)."""
     import copy
 
-    import numpy as np
-
     from bot.matching import load_stopwords
     from bot.matching.classifier import NONE
+    from bot.matching.training import TOPIC_CLASS
 
-    model = copy.copy(trained.models.classifier)
-    svm = copy.copy(model._model)
     labels = list(trained.models.classifier.labels)
     rows = {label: i for i, label in enumerate(labels)}
-    new_labels = [*catalogue.offers, NONE]
-    source = [rows.get(label.rsplit("-", 1)[0] if label not in rows else label, rows[NONE]) for label in new_labels]
-    svm.coef_ = trained.models.classifier._model.coef_[source]
-    svm.intercept_ = trained.models.classifier._model.intercept_[source]
-    svm.classes_ = np.array(new_labels)
-    model._model = svm
-    model.labels = tuple(new_labels)
+    new_labels = [*catalogue.offers, NONE, *(label for label in labels if label.startswith(TOPIC_CLASS))]
+    source = [rows.get(label if label in rows else label.rsplit("-", 1)[0], rows[NONE]) for label in new_labels]
+    model = trained.models.classifier.repeated(new_labels, source)
     models = copy.copy(trained.models)
     models.classifier = model
     return Matcher(catalogue, load_stopwords(), encoder=trained.encoder, models=models)

@@ -10,7 +10,7 @@ from bot.catalogue import Catalogue, Offer, Office
 from bot.languages import native_name
 from bot.matching.normalise import tokens
 from bot.reply import Button, Location
-from bot.sentences import first_sentence
+from bot.sentences import first_clause, first_sentence
 from bot.text import Line, Span, bold, fact, link, plain, shorten
 
 Gettext = Callable[[str], str]
@@ -24,14 +24,33 @@ def offer_lines(offer: Offer, catalogue: Catalogue, lang: str, _: Gettext, ages:
     """One phone screen: what it is (one sentence), for whom (and whether the age someone gave
     fits), the cost, what a rule that concerns it says first, and the next step. The whole
     description, the conditions, the office's contact, the map, what to bring and the desk
-    sentence are one button away."""
+    sentence are one button away. A card that would still be longer than a screen keeps only
+    the first clause of the cost, then of whom it serves, then of the description (the
+    details have all)."""
+    lines = _card(offer, catalogue, lang, _, ages)
+    for cut in (frozenset({"cost"}), frozenset({"cost", "who"}), frozenset({"cost", "who", "summary"})):
+        if sum(len(span.text) for line in lines for span in line) <= CARD_BUDGET:
+            break
+        lines = _card(offer, catalogue, lang, _, ages, cut)
+    return lines
+
+
+CARD_BUDGET = 1000  # characters: about one phone screen with the buttons below
+
+
+def _card(offer: Offer, catalogue: Catalogue, lang: str, _: Gettext, ages: tuple[float, ...],
+          cut: frozenset[str] = frozenset()) -> list[Line]:
     text = offer.text(lang)
-    lines: list[Line] = [(bold(text.title),), (plain(numbers.localise(first_sentence(text.summary), lang)),)]
-    lines.append(_labelled("👥", _("For"), plain(numbers.localise(text.who, lang))))
+
+    def field(name: str, value: str) -> Span:
+        return plain(numbers.localise(first_clause(value) if name in cut else value, lang))
+
+    lines: list[Line] = [(bold(text.title),), (field("summary", first_sentence(text.summary)),)]
+    lines.append(_labelled("👥", _("For"), field("who", text.who)))
     fitting = [age for age in ages if offer.fits_age(age)]
     if fitting and offer.ages:
         lines.append((plain("✅ " + _("Fits the age you gave ({age}).").format(age=numbers.decimal(fitting[0], lang))),))
-    lines.append(_labelled("💶", _("Cost"), plain(numbers.localise(text.cost, lang))))
+    lines.append(_labelled("💶", _("Cost"), field("cost", text.cost)))
     for ident in offer.notices:
         lines.append((plain("⚠️ " + numbers.localise(first_sentence(catalogue.notices[ident].text(lang)), lang)),))
     if text.next:

@@ -175,9 +175,10 @@ def _validate(path: Path) -> int:
 
 
 def _embed(config: Config, folder: Path) -> int:
-    from bot.app import build_catalogue_and_matcher
+    from bot.catalogue import load_catalogue
+    from bot.matching import Matcher, load_stopwords
 
-    _, matcher = build_catalogue_and_matcher(folder, config)
+    matcher = Matcher(load_catalogue(folder), load_stopwords(), cache_dir=config.ranker_cache, keep_embeddings=True)
     written = matcher.ship_embeddings()
     if written is None:
         print("bildungslotse: the sentence encoder is not available; nothing written", file=sys.stderr)

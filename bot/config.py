@@ -21,6 +21,7 @@ TELEGRAM_WEBHOOK_SECRET_ENV = "TELEGRAM_WEBHOOK_SECRET"
 MATRIX_TOKEN_ENV = "MATRIX_ACCESS_TOKEN"
 MATRIX_PASSWORD_ENV = "MATRIX_PASSWORD"
 DATABASE_URL_ENV = "DATABASE_URL"
+CACHE_DIR_ENV = "BILDUNGSLOTSE_CACHE_DIR"
 TELEGRAM_BASE_URL = "https://api.telegram.org/bot"
 
 
@@ -56,6 +57,9 @@ class MatrixSettings:
 class Config:
     catalogue: Path = CATALOGUE_DIR
     data_dir: Path = Path("data")
+    # Where the trained ranker and new sentence embeddings are kept (default: data_dir/cache);
+    # several bots or a test suite may share one, since entries are keyed by what they depend on.
+    cache_dir: Path | None = None
     default_language: str = "en"
     # The bar (0..1) of the ranker's "anything fits?" probability; None: the one fitted on the examples.
     match_threshold: float | None = None
@@ -64,6 +68,11 @@ class Config:
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     matrix: MatrixSettings = field(default_factory=MatrixSettings)
     source: Path | None = None
+
+    @property
+    def ranker_cache(self) -> Path:
+        explicit = self.cache_dir or os.environ.get(CACHE_DIR_ENV)
+        return Path(explicit) if explicit else self.data_dir / "cache"
 
     @property
     def platforms(self) -> list[str]:
@@ -150,6 +159,7 @@ _URL = _text("a URL starting with https:// or http://", r"https?://\S+")
 _MATRIX_USER = _text("a Matrix user id such as '@lotse:example.org'", r"@[^:\s]+:\S+")
 _SCHEMA: dict[str, Any] = {
     "catalogue": _text("the path of a catalogue folder"), "data_dir": _text("the path of a folder"),
+    "cache_dir": _text("the path of a folder"),
     "default_language": _text("a language code"),
     "matching": {"threshold": _threshold},
     "privacy": {"retention_days": _whole("a whole number of days", 1, MAX_RETENTION_DAYS)},
@@ -212,6 +222,7 @@ def load_config(path: Path | str | None = None) -> Config:
     return Config(
         catalogue=(base / data["catalogue"]) if "catalogue" in data else CATALOGUE_DIR,
         data_dir=base / data.get("data_dir", "data"),
+        cache_dir=base / data["cache_dir"] if "cache_dir" in data else None,
         default_language=lang,
         match_threshold=(data.get("matching") or {}).get("threshold"),
         database_url=env.get(DATABASE_URL_ENV) or None,

@@ -17,6 +17,7 @@ from bot.catalogue import Catalogue
 from bot.i18n import translator
 from bot.languages import DEFAULT_LANGUAGE, LANGUAGES, is_rtl, native_name, normalise_code
 from bot.matching import Matcher, Result
+from bot.matching.detect import same_script
 from bot.reply import (
     Asked,
     Button,
@@ -35,6 +36,7 @@ MAX_QUESTION = 1000  # characters looked at; the rest of a very long message is 
 SHOWN = 5  # offers per list ("more like this", a topic's offers are all listed)
 ALSO = 2  # other fitting offers shown as buttons under an answer
 CONFIDENT = 0.6  # detection confidence above which the message's language wins over the hint
+GUESS = 0.45  # below this, a detection is a guess ("Kita" alone)
 # Deep-link payloads (Telegram allows 64 characters of A-Za-z0-9_-): a language, then a topic or an
 # offer, then optionally the index of a district: "ar", "ar-daycare", "ar-o-kita-anmeldung", "ar-daycare_d10".
 _DEEP_LINK = re.compile(r"^(?P<lang>[a-z]{2})(?:-(?:(?P<offer>o-[a-z0-9-]+)|(?P<topic>[a-z-]+)))?(?:_d(?P<district>[0-9]{1,2}))?$")
@@ -124,8 +126,12 @@ class Engine:
         elif result and result.detection.language and result.detection.confidence >= CONFIDENT:
             lang = result.detection.language
         else:
-            lang = (session.last or normalise_code(incoming.language_hint)
-                    or (result.detection.language if result else None) or self.default_language)
+            detected = result.detection if result else None
+            # A weak guess among the languages of the default's script ("Kita": German? Romanian?)
+            # yields to the default; in another script (Cyrillic "привет") it is still the best bet.
+            guessed = detected.language if detected and detected.language and (
+                detected.confidence >= GUESS or not same_script(detected.language, self.default_language)) else None
+            lang = session.last or normalise_code(incoming.language_hint) or guessed or self.default_language
         session.last = lang
         return lang
 

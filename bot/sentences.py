@@ -21,3 +21,14 @@ def first_sentence(text: str) -> str:
             continue
         return before
     return text.strip()
+
+
+_CLAUSE_END = re.compile(r"\s*[;؛]\s*")
+
+
+def first_clause(text: str) -> str:
+    """The text up to its first semicolon or the end of its first sentence, marked as cut
+    ("…") where something follows; the text itself where nothing does."""
+    text = text.strip()
+    short = _CLAUSE_END.split(first_sentence(text), maxsplit=1)[0]
+    return f"{short} …" if short and short != text else text

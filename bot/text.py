@@ -51,14 +51,14 @@ LABEL_LIMIT = 40  # characters of a button label: a phone shows about this much 
 
 
 def shorten(text: str, limit: int = LABEL_LIMIT) -> str:
-    """`text` at most `limit` characters, cut at a word boundary and marked with "…"."""
-    text = " ".join(text.split())
+    """`text` at most `limit` characters, cut between words (or after a hyphen) and marked
+    with "…"; a single word longer than the limit is the only thing ever cut inside."""
     if len(text) <= limit:
         return text
     cut = text[:limit - 1]
-    space = cut.rfind(" ")
-    if space >= limit // 2:
-        cut = cut[:space]
+    boundary = max(cut.rfind(" "), cut.rfind("-") + 1 if cut.rfind("-") > 0 else -1)
+    if boundary > 0:
+        cut = cut[:boundary]
     return cut.rstrip(" ,;:-–—(/") + "…"
 
 

@@ -11,14 +11,29 @@ from bot.engine import Engine
 from bot.matching import Matcher
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_ranker_cache(tmp_path_factory) -> Path:
+    """One trained ranker for the whole suite: bots in tests (and their subprocesses) use
+    their own data folders, but share the ranker cache, which is keyed by what it depends on."""
+    import os
+
+    from bot.config import CACHE_DIR_ENV
+
+    path = Path(os.environ.get(CACHE_DIR_ENV) or tmp_path_factory.mktemp("ranker-cache"))
+    os.environ[CACHE_DIR_ENV] = str(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def catalogue() -> Catalogue:
     return load_catalogue(DEFAULT_CATALOGUE)
 
 
 @pytest.fixture(scope="session")
-def matcher(catalogue: Catalogue) -> Matcher:
-    return build_matcher(catalogue)
+def matcher(catalogue: Catalogue, shared_ranker_cache: Path) -> Matcher:
+    from bot.config import load_config
+
+    return build_matcher(catalogue, load_config(None))
 
 
 @pytest.fixture

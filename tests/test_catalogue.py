@@ -304,3 +304,51 @@ def test_the_longest_id_allowed_fits_every_button_and_link(catalogue_copy):
     assert all(len(p.encode()) <= 64 for p in payloads)
     district_link = f"ar-o-{long_id}_d{len(catalogue.districts) - 1}"  # the longest deep link to it
     assert len(district_link) <= 64 and engine.handle(Incoming(user="l2", text=f"/start {district_link}")).effects
+
+
+# -- examples, notices, first steps, numbers, source dates ------------------------------------
+
+def test_one_question_taught_for_two_offers_is_reported_at_both_places(catalogue_copy):
+    question = "wo ist hier ein kurs zum lesen lernen fuer oma"
+    for path, ident in ((catalogue_copy / "language-course.yaml", "alphabetisierungskurs"),
+                        (catalogue_copy / "daycare.yaml", "kita-anmeldung")):
+        text = path.read_text(encoding="utf-8")
+        start = text.index(f"  - id: {ident}\n")
+        at = text.index("    examples:\n", start) + len("    examples:\n")
+        path.write_text(text[:at] + f'      - "{question}"\n' + text[at:], encoding="utf-8")
+    problems = _problems(catalogue_copy)
+    hit = [p for p in problems if question[:30] in p]
+    assert len(hit) == 1 and "one question must teach one answer" in hit[0], hit
+    assert re.search(r"daycare\.yaml:\d+", hit[0]) and re.search(r"language-course\.yaml:\d+", hit[0])
+
+
+def test_an_example_must_be_a_question_of_sensible_length(catalogue_copy):
+    path = catalogue_copy / "daycare.yaml"
+    text = path.read_text(encoding="utf-8")
+    at = text.index("    examples:\n") + len("    examples:\n")
+    path.write_text(text[:at] + f'      - "{"x" * 500}"\n' + text[at:], encoding="utf-8")
+    assert any("must be a question of 2-400 characters" in p for p in _problems(catalogue_copy))
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "message"),
+    [
+        ("notices.yaml", "offers: [integrationskurs,", "offers: [integrationskurz,", "unknown offer 'integrationskurz'"),
+        ("first-steps.yaml", "good: [berufssprachkurs]", "good: [berufsprachkurs]", "unknown offer 'berufsprachkurs'"),
+        ("university.yaml", "source_date: 2019", "source_date: 2019-13", "bad source_date '2019-13'"),
+        ("language-course.yaml", '{{eur:1603}}', '{{eur:16.03.}}', "malformed number"),
+        ("school.yaml", "[Geburtsurkunde des Kindes (oder das Familienstammbuch), ",
+         "[Geburtsurkunde des Kindes, oder das Familienstammbuch, ", "starts in lower case: an item split at a comma?"),
+    ],
+)
+def test_rules_first_steps_numbers_and_dates_are_checked(catalogue_copy, file, old, new, message):
+    line = _edit(catalogue_copy / file, old, new)
+    hits = [p for p in _problems(catalogue_copy) if message in p]
+    assert hits and any(f"{file}:" in p for p in hits), hits
+    assert line > 0
+
+
+def test_a_translation_must_keep_the_germans_amounts(catalogue_copy):
+    _edit(catalogue_copy / "lang" / "en.yaml", "{{eur:1603}}", "1603 €")
+    hits = [p for p in _problems(catalogue_copy) if "amounts in 'cost' differ" in p]
+    assert hits and "lang/en.yaml" in hits[0]

@@ -50,9 +50,10 @@ def test_ask_stdin_answers_line_by_line_and_flushes():
     assert len(rest) == 3
 
 
-def test_plain_ask(capsys):
-    assert main(["ask", "--lang", "en", "German course"]) == 0
-    assert "German" in capsys.readouterr().out
+def test_plain_ask(capsys, catalogue):
+    assert main(["ask", "--lang", "en", "evening German course for adults"]) == 0
+    out = capsys.readouterr().out
+    assert any(catalogue.offers[i].text("en").title in out for i in catalogue.by_topic["language-course"])
 
 
 def test_wrong_lang_code_is_a_usage_error():
@@ -83,7 +84,7 @@ def test_missing_catalogue_gives_a_clear_message(tmp_path):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("matching: {threshold: high}\n", "'matching.threshold' must be a number"),
+        ("matching: {threshold: high}\n", "'matching.threshold' must be a probability"),
         ("colour: blue\n", "unknown setting 'colour'"),
         ("default_language: xx\n", "unknown default_language 'xx'"),
         ("telegram: [\n", "YAML syntax"),
@@ -114,7 +115,7 @@ def test_terminal_chat_numbers_buttons_and_follows_them(tmp_path):
     result = run("--config", str(config), "chat", stdin="Kita\n1\n/quit\n", env={"LANG": "de_DE.UTF-8"})
     assert result.returncode == 0, result.stderr
     assert "[1]" in result.stdout and "Kontakt" in result.stdout
-    assert result.stdout.count("📍") >= 2  # the card, then the contact shown by choice 1
+    assert "➡️" in result.stdout and "📍" in result.stdout  # the card's next step, then the contact (choice 1)
     assert (tmp_path / "data" / "bildungslotse.db").exists() and (tmp_path / "data" / "secret.key").exists()
 
 
@@ -128,10 +129,12 @@ def test_thousand_questions_quickly():
     print(f"1000 questions in {elapsed:.2f} s")  # a figure for the log, not an assertion on time
 
 
-def test_explain_shows_the_words_that_voted(capsys):
+def test_explain_shows_each_signal_and_the_fusion(capsys):
     assert main(["ask", "--explain", "Kita Platz für meinen Sohn"]) == 0
     out = capsys.readouterr().out
-    assert "t:daycare" in out and "kita platz" in out
+    for part in ("keywords:", "classifier:", "fused: kita-", "decision:", "weights of the offer scorer"):
+        assert part in out, part
+    assert "keywords for topic daycare" in out and "kita platz" in out
 
 
 def test_stats_without_a_database_is_a_clear_error():

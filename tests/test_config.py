@@ -34,7 +34,7 @@ def test_hostile_yaml_in_the_config_is_one_sentence(tmp_path, content, expected)
 
 
 DAYS = "must be a whole number of days from 1 to 3650"
-THRESHOLD = "must be a number of at least 0 (such as 0.7)"
+THRESHOLD = "must be a probability from 0 to 1 (such as 0.5), or left out for the fitted one"
 TELEGRAM_IDS = "must be a list of numeric Telegram user ids such as 123456789"
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from bot.app import build_matcher
 from bot.catalogue import load_catalogue
+from bot.config import Config
 from bot.engine import Engine
 from bot.reply import Incoming
 from bot.runner import Runtime
@@ -29,7 +30,7 @@ def editable_runtime(tmp_path: Path):
     shutil.copytree(ROOT / "offers" / "kassel", folder)
     catalogue = load_catalogue(folder)
     engine = Engine(catalogue, build_matcher(catalogue))
-    runtime = Runtime(type("C", (), {"match_threshold": 0.7})(), folder, engine, None)  # type: ignore[arg-type]
+    runtime = Runtime(Config(data_dir=tmp_path / "data"), folder, engine, None)
     return folder, catalogue, engine, runtime
 
 
@@ -107,8 +108,9 @@ def test_stale_lists_old_entries_most_used_first(config, catalogue_copy, tmp_pat
     assert chat.returncode == 0, chat.stderr
     result = run("--catalogue", str(catalogue_copy), "stale", "--months", "12", config=config)
     lines = result.stdout.splitlines()
-    assert "kita-beitragsfrei" in lines[1] and "kita-anmeldung" in lines[2]  # asked about, so first
-    assert lines[-1].startswith("stale=2 ")
+    assert "kita-beitragsfrei" in lines[1]  # asked about, so first
+    listed = [line.split()[2] for line in lines[1:-1]]
+    assert "kita-anmeldung" in listed and lines[-1].startswith(f"stale={len(listed)} ")
 
 
 async def test_reload_under_load_never_serves_an_invalid_catalogue(tmp_path):
@@ -211,17 +213,15 @@ async def test_the_running_bot_reloads_an_edited_catalogue(tmp_path):
         school.write_text(school.read_text(encoding="utf-8").replace("topic: schools", "topic: school", 1)
                           .replace("title: Intensivklasse und Intensivkurs Deutsch", "title: Intensivklasse Deutsch", 1),
                           encoding="utf-8")
-        for _ in range(40):
-            await asyncio.sleep(0.05)
-            if engine.catalogue.version != catalogue.version:
-                break
+        assert await _until(lambda: engine.catalogue.version != catalogue.version)
         assert engine.catalogue.offers["intensivklasse"].text("de").title == "Intensivklasse Deutsch"
     finally:
         watcher.cancel()
 
 
-async def _until(condition, rounds: int = 500) -> bool:
-    """Let the event loop run until `condition()` holds; a bound on waiting, not a timed assertion."""
+async def _until(condition, rounds: int = 9000) -> bool:
+    """Let the event loop run until `condition()` holds; a bound on waiting (a reload trains the
+    classifier again, which takes long on a busy machine), not a timed assertion."""
     for _ in range(rounds):
         if condition():
             return True

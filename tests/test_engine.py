@@ -21,8 +21,8 @@ def test_start_greets_in_the_platform_language_with_topic_buttons(engine):
     reply = ask(engine, "/start", language_hint="tr-TR")
     assert reply.language == "tr"
     topics = [p for p in payloads(reply) if p.startswith("t:")]
-    assert len(topics) == 7
-    assert "menu:language" in payloads(reply)
+    assert len(topics) == 8
+    assert "menu:language" in payloads(reply) and "fs:start" in payloads(reply)
 
 
 def test_persian_platform_hint_variants(engine):
@@ -30,23 +30,27 @@ def test_persian_platform_hint_variants(engine):
     assert ask(engine, "/start", user="u2", language_hint="prs").language == "fa"
 
 
-def test_question_is_answered_in_its_language_with_up_to_three_offers(engine):
-    reply = ask(engine, "Где найти курсы немецкого языка?", language_hint="en")
+def test_question_is_answered_in_its_language_with_one_card_and_the_next_step(engine, catalogue):
+    reply = ask(engine, "Где найти курсы немецкого языка для взрослых?", language_hint="en")
     assert reply.language == "ru"
     assert reply.category == "language-course"
     assert reply.answered is True
-    cards = [m for m in reply.messages if any(p.startswith("o:") for row in m.buttons for p in [b.payload for b in row])]
-    assert 1 <= len(cards) <= 3
+    top = reply.matches[0].offer
     text = reply.plain()
-    assert "Стоимость" in text or "💶" in text
-    assert "Volkshochschule" in text or "vhs" in text.lower()
+    assert catalogue.offers[top].text("ru").title in text
+    assert "💶" in text and "➡️" in text  # the cost and the next step are on the first screen
+    buttons = payloads(reply)
+    assert f"o:{top}:contact" in buttons and f"o:{top}:desk" in buttons
+    also = [p for p in buttons if p.startswith("o:") and p.endswith(":card")]
+    assert 1 <= len(also) <= 2 and f"o:{top}:card" not in also  # the other fitting offers are buttons
 
 
-def test_card_shows_office_facts(engine, catalogue):
+def test_card_is_one_screen_and_the_office_is_one_button_away(engine, catalogue):
     reply = ask(engine, payload="o:mbe-caritas:card")
-    text = reply.plain()
+    assert len(reply.plain()) <= 1200
+    contact = ask(engine, payload="o:mbe-caritas:contact").plain()
     office = catalogue.offices["caritas-kassel"]
-    assert office.address in text and office.phone in text and office.website in text
+    assert office.address in contact and office.phone in contact and office.website in contact
 
 
 def test_chosen_language_always_wins(engine):
@@ -67,7 +71,7 @@ def test_topic_browsing_lists_every_offer_of_the_topic(engine, catalogue):
     assert offers == list(catalogue.by_topic["daycare"])
 
 
-@pytest.mark.parametrize("action", ["contact", "map", "bring", "desk", "more", "card"])
+@pytest.mark.parametrize("action", ["contact", "map", "bring", "desk", "details", "more", "card"])
 def test_every_offer_button_answers(engine, catalogue, action):
     for ident in catalogue.offers:
         reply = ask(engine, payload=f"o:{ident}:{action}", chosen_language="ar")
@@ -95,8 +99,8 @@ def test_map_without_coordinates_searches_the_address(engine):
 def test_nothing_fits_gives_honest_answer_and_counselling(engine, catalogue):
     reply = ask(engine, "Wann spielt Borussia Dortmund am Samstag?")
     assert reply.category is None and reply.answered is False
-    fallback = catalogue.offices[catalogue.offers[catalogue.fallback_offers[0]].office]
-    assert fallback.phone in reply.plain()
+    assert f"o:{catalogue.fallback_offers[0]}:card" in payloads(reply)  # counselling, one tap away
+    assert any(p.startswith("t:") for p in payloads(reply))
 
 
 def test_more_offers_pages_through_results(engine):

@@ -51,3 +51,14 @@ def test_transport_notices_are_translated(lang):
 
     assert notices.choose_by_number(lang) != notices.choose_by_number("en")
     assert notices.undecryptable(lang) != notices.undecryptable("en")
+
+
+def test_arabic_plural_forms_are_gnu_gettexts():
+    """Babel's variant swaps forms 4 and 5 (11-99 and 100-102); translators work with GNU's."""
+    translations = catalog("ar")
+    expression = translations.plural_expr.replace(" ", "")
+    assert "n%100>=11?4:5" in expression, expression
+    from bot.i18n import translations as compiled
+
+    forms = [compiled("ar").plural(n) for n in (0, 1, 2, 5, 11, 99, 100, 102, 111)]
+    assert forms == [0, 1, 2, 3, 4, 4, 5, 5, 4]  # the compiled header chooses GNU's forms

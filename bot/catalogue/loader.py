@@ -91,10 +91,9 @@ class _Report:
 
 
     def example(self, path: Path, line: int, subject: str, lang: str, text: str, target: str) -> bool:
-        """Register one example; False (and a problem) when the same question is already there."""
-        from bot.matching.normalise import normalise
-
-        key = f"{lang}:{' '.join(normalise(text).split())}"
+        """Register one example; False (and a problem) when the same question is already there
+        (compared without case and extra spaces)."""
+        key = f"{lang}:{' '.join(text.casefold().split())}"
         where = f"{_display(path)}:{line}"
         first = self.examples.get(key)
         if first is None:

@@ -138,6 +138,10 @@ class EmbeddingCache:
         write_vectors(self.local, kept, self.encoder)
         self._new.clear()
 
+    def drop(self) -> None:
+        """Forget the vectors held (after saving): a matcher keeps its own index of them."""
+        self._vectors.clear()
+
     def export(self, path: Path, texts: Sequence[str], query: bool, more: Sequence[str] = ()) -> int:
         """Write the vectors of exactly these texts (`more` as passages) to `path`: the file a
         catalogue ships, so a fresh installation need not embed thousands of examples."""

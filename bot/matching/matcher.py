@@ -23,16 +23,26 @@ import numpy as np
 from bot.catalogue import Catalogue
 from bot.catalogue.model import SCHOOL_AGE_END
 from bot.matching.classifier import NgramClassifier
-from bot.matching.detect import Detection, LanguageDetector
+from bot.matching.detect import Detection, LanguageDetector, LatinGuess
 from bot.matching.encoder import EmbeddingCache, Encoder, load_encoder
 from bot.matching.fusion import ALL_FEATURES, Signals, Stage
 from bot.matching.lexical import KeywordVoter, Votes, squash
+from bot.matching.normalise import tokens
 from bot.matching.people import People, read_people
 from bot.matching.semantic import ExampleIndex, SemanticFeatures
-from bot.matching.training import Corpus, Fitted, align, corpus, fit_fusion, folds, train_classifier
+from bot.matching.training import (
+    Corpus,
+    Fitted,
+    align,
+    corpus,
+    fit_fusion,
+    folds,
+    keywords_agree,
+    train_classifier,
+)
 
 log = logging.getLogger(__name__)
-MODEL_VERSION = "ranker-1"  # change when features or training change: cached models are refitted
+MODEL_VERSION = "ranker-4"  # change when features or training change: cached models are refitted
 # An offer in the district the person named or lives in moves ahead of one that is less than
 # this much likelier (in log-odds): where they live is evidence they gave us.
 NEARBY_LOGIT = 0.7
@@ -100,15 +110,16 @@ class _Models:
     key: str
     classifier: NgramClassifier
     fitted: Fitted
+    languages: LatinGuess  # the language of questions in Latin letters, romanised ones too
 
 
 class Matcher:
     def __init__(self, catalogue: Catalogue, stopwords: Mapping[str, frozenset[str]],
                  encoder: Encoder | None | str = AUTO, cache_dir: Path | None = None,
-                 threshold: float | None = None, threads: int = 1, models: _Models | None = None) -> None:
+                 threshold: float | None = None, threads: int = 1, models: _Models | None = None,
+                 keep_embeddings: bool = False) -> None:
         started = time.perf_counter()
         self.catalogue = catalogue
-        self.detector = LanguageDetector(stopwords)
         self.voter = KeywordVoter(catalogue, stopwords)
         self._offers = list(catalogue.offers)
         self._topic_ids = list(catalogue.topics)
@@ -136,12 +147,16 @@ class Matcher:
             self._cache = EmbeddingCache(self.encoder, shipped, local)
         self._index = self._build_index() if self._cache is not None else None
         self.models = models or self._load_or_train(cache_dir)
+        self.detector = LanguageDetector(stopwords, self.models.languages)
         fitted = self.models.fitted
         self.full = self._index is not None and fitted.full is not None
         chosen = fitted.full.threshold if self.full and fitted.full else fitted.fast.threshold
         self.threshold = chosen if threshold is None else threshold
         if self._cache is not None:
             self._cache.save()
+            if not keep_embeddings:  # the index holds what is needed; the per-text copies only cost memory
+                self._cache.drop()
+        self._question_vectors = None  # for training only
         self.build_s = time.perf_counter() - started
 
     # -- building ----------------------------------------------------------------------
@@ -155,7 +170,7 @@ class Matcher:
             log.warning("sentence encoder failed (%s); ranking with keywords and the classifier", exc)
             self.encoder = self._cache = None
             return None
-        self._question_vectors = questions
+        self._question_vectors: np.ndarray | None = questions
         return ExampleIndex(questions, data.targets, data.topics, texts, data.text_targets, len(self._offers),
                             len(self._topic_ids))
 
@@ -198,7 +213,7 @@ class Matcher:
         started = time.perf_counter()
         if fitted is not None:
             classifier = train_classifier(self._corpus, self._offers, self._topic_ids, temperature=fitted.temperature)[0]
-            models = _Models(key, classifier, fitted)
+            models = _Models(key, classifier, fitted, LatinGuess(self._corpus.questions, self._corpus.languages))
             log.info("ranker: classifier trained again in %.1f s; the fitted fusion is kept", time.perf_counter() - started)
         else:
             models = self._train(key)
@@ -221,12 +236,13 @@ class Matcher:
         signals = self._signals(list(data.questions), list(data.languages), probabilities, (), semantic)
         fitted = fit_fusion(data, signals, self._topics, len(self._topic_ids), semantic is not None)
         fitted.temperature = classifier.temperature
-        return _Models(key, classifier, fitted)
+        return _Models(key, classifier, fitted, LatinGuess(data.questions, data.languages))
 
     def _out_of_fold_semantic(self, fold: np.ndarray):
         assert self._index is not None
         parts = []
         vectors = self._question_vectors
+        assert vectors is not None
         for start in range(0, len(vectors), 1000):
             rows = slice(start, start + 1000)
             excluded = fold[rows, None] == fold[None, :]
@@ -259,7 +275,7 @@ class Matcher:
                 mismatch[row] = self._adults
             elif person.other_adult and not person.child:
                 mismatch[row] = self._children
-        words = np.array([len(t.split()) for t in texts], dtype=np.float32)
+        words = np.array([len(tokens(t)) for t in texts], dtype=np.float32)  # words, not stray symbols
         strong = np.array([v.strong for v in votes], dtype=bool)
         answerable = np.array([self.voter.answerable(v) for v in votes], dtype=bool)
         return Signals(keywords, own, topic_words, strong, probabilities, ages, mismatch, words, answerable, semantic)
@@ -287,7 +303,8 @@ class Matcher:
         threshold = np.full(len(texts), self.threshold if not self.full else fitted.fast.threshold)
         fast = np.ones(len(texts), dtype=bool)
         if self.full:
-            fast = (fused.max(axis=1) >= fitted.cascade) & (fits >= fitted.fast.threshold)
+            fast = ((fused.max(axis=1) >= fitted.cascade) & (fits >= fitted.fast.threshold)
+                    & keywords_agree(signals, fused, self._topics))
             slow = np.flatnonzero(~fast)
             if len(slow):
                 full = self._full(signals.rows(slow), [texts[i] for i in slow])
@@ -299,6 +316,10 @@ class Matcher:
         results = []
         for row, text in enumerate(texts):
             near = tuple(dict.fromkeys((*self.voter.districts_in(text), *districts)))
+            named = _named(signals, row)
+            if named is not None:  # it takes the first place and the score of the ranker's first
+                best = int(fused[row].argmax())
+                fused[row, [named, best]] = fused[row, [best, named]]
             ranked = self._rank(fused[row], signals.ages[row], near)
             matches = tuple(Match(o, self.catalogue.offers[o].topic, round(100 * float(s), 2), ok)
                             for o, s, ok in ranked[:limit])
@@ -369,6 +390,16 @@ class Matcher:
         weights = {"offer": stage.offer.weights(), "topic": stage.topic.weights(), "fits": stage.fits.weights()}
         return {"result": result, "signals": signal, "words": self.voter.explain(text, language),
                 "weights": weights, "threshold": self.threshold, "report": fitted.report}
+
+
+def _named(signals: Signals, row: int) -> int | None:
+    """The offer a one-word question names: the only offer whose own keywords it is ("Kibeka",
+    "Kita"). The fused score knows little about one word (the examples are sentences), the
+    editor who gave the offer that keyword knows more."""
+    own = signals.own[row]
+    if signals.words[row] != 1 or own.max() <= 0 or int((own == own.max()).sum()) != 1:
+        return None
+    return int(own.argmax())
 
 
 def _diversify(ranked: list[tuple[str, float, bool]], catalogue: Catalogue) -> list[tuple[str, float, bool]]:

