@@ -62,8 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     done.add_argument("ids", nargs="+", help="offer or office ids")
     old_ = sub.add_parser("stale", help="offices and offers not verified for a while, the most used first")
     old_.add_argument("--months", type=int, default=12)
-    embed = sub.add_parser("embed", help="compute the sentence embeddings of a catalogue's questions and texts "
-                                          "and write them into its folder (shipped, so that no installation must)")
+    embed = sub.add_parser("embed", help="compute the sentence embeddings of a catalogue's questions and texts and "
+                                          "fit the ranker's fusion anew; write both into its folder (shipped, so that "
+                                          "no installation must)")
     embed.add_argument("path", nargs="?", help="catalogue folder (default: the embedded one)")
     cover = sub.add_parser("coverage", help="which texts exist in which language (missing, draft, reviewed)")
     cover.add_argument("path", nargs="?", help="catalogue folder (default: the embedded one)")
@@ -178,12 +179,13 @@ def _embed(config: Config, folder: Path) -> int:
     from bot.catalogue import load_catalogue
     from bot.matching import Matcher, load_stopwords
 
-    matcher = Matcher(load_catalogue(folder), load_stopwords(), cache_dir=config.ranker_cache, keep_embeddings=True)
-    written = matcher.ship_embeddings()
-    if written is None:
+    matcher = Matcher(load_catalogue(folder), load_stopwords(), cache_dir=config.ranker_cache, keep_embeddings=True,
+                      fresh=True)
+    if matcher.encoder is None:
         print("bildungslotse: the sentence encoder is not available; nothing written", file=sys.stderr)
         return 2
-    print(f"{written}: {written.stat().st_size // 1024} KB")
+    for written in matcher.ship():
+        print(f"{written}: {written.stat().st_size // 1024} KB")
     return 0
 
 

@@ -154,3 +154,19 @@ def test_a_catalogue_edit_keeps_the_fitted_fusion(catalogue_copy, matcher, caplo
         again = Matcher(edited, load_stopwords(), encoder=matcher.encoder, cache_dir=None)
     assert again.models.fitted is matcher.models.fitted  # the fusion of this process, kept
     assert any("fitted fusion is kept" in r.message for r in caplog.records)
+
+
+def test_the_catalogue_ships_a_fusion_fitted_for_this_code(catalogue, matcher, tmp_path, monkeypatch):
+    """A fresh installation trains only the classifier: the fusion comes with the catalogue."""
+    import json
+
+    import bot.matching.matcher as module
+
+    shipped = json.loads((Path(catalogue.folder) / module.FUSION_FILE).read_text(encoding="utf-8"))
+    assert shipped["key"] == matcher._fusion_key(), "features changed: run bildungslotse embed"
+    monkeypatch.setattr(module, "_FUSIONS", {})
+    monkeypatch.setattr(module, "_TRAINED", {})
+    fresh = Matcher(catalogue, load_stopwords(), encoder=matcher.encoder, cache_dir=tmp_path)
+    assert fresh.models.fitted.cascade == shipped["fitted"]["cascade"]
+    question = "Mein Sohn ist 2 und braucht einen Platz in der Krippe"
+    assert fresh.match(question).matches[0].offer == matcher.match(question).matches[0].offer

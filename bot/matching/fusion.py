@@ -176,26 +176,42 @@ def question_features(signals: Signals, combined: np.ndarray, topic_p: np.ndarra
 
 
 class Scorer:
-    """A standardised logistic regression: fitted once, then only read."""
+    """A standardised logistic regression: fitted once, then only read. Kept as its numbers
+    (means, scales, weights, bias), so that it can be shipped with a catalogue as plain JSON."""
 
     def __init__(self, features: tuple[str, ...], balanced: bool = False) -> None:
-        self.features = features
-        self._scaler = StandardScaler()
-        self._model = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced" if balanced else None)
+        self.features, self._balanced = features, balanced
+        n = len(features)
+        self._mean, self._scale, self._coef, self._bias = np.zeros(n), np.ones(n), np.zeros(n), 0.0
 
     def fit(self, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> Scorer:
-        self._model.fit(self._scaler.fit_transform(x), y, sample_weight=weight)
+        scaler = StandardScaler()
+        model = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced" if self._balanced else None)
+        model.fit(scaler.fit_transform(x), y, sample_weight=weight)
+        self._mean, self._scale = scaler.mean_, scaler.scale_
+        self._coef, self._bias = model.coef_[0], float(model.intercept_[0])
         return self
 
     def probability(self, x: np.ndarray) -> np.ndarray:
-        shape = x.shape[:-1]
-        flat = x.reshape(-1, x.shape[-1])
-        z = self._model.decision_function(self._scaler.transform(flat))
-        return (1.0 / (1.0 + np.exp(-z))).reshape(shape).astype(np.float32)
+        z = ((x - self._mean) / self._scale) @ self._coef + self._bias
+        return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
 
     def weights(self) -> dict[str, float]:
         """The fitted weight of each standardised feature, for `ask --explain`."""
-        return {name: round(float(w), 3) for name, w in zip(self.features, self._model.coef_[0], strict=True)}
+        return {name: round(float(w), 3) for name, w in zip(self.features, self._coef, strict=True)}
+
+    def to_dict(self) -> dict:
+        return {"features": list(self.features), "mean": self._mean.tolist(), "scale": self._scale.tolist(),
+                "coef": self._coef.tolist(), "bias": self._bias}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Scorer:
+        scorer = cls(tuple(data["features"]))
+        scorer._mean, scorer._scale = np.array(data["mean"]), np.array(data["scale"])
+        scorer._coef, scorer._bias = np.array(data["coef"]), float(data["bias"])
+        if not len(scorer._mean) == len(scorer._scale) == len(scorer._coef) == len(scorer.features):
+            raise ValueError("a scorer's numbers do not match its features")
+        return scorer
 
 
 @dataclass(slots=True)
@@ -207,6 +223,15 @@ class Stage:
     fits: Scorer
     threshold: float  # fits probability below which nothing fits
     full: bool
+
+    def to_dict(self) -> dict:
+        return {"offer": self.offer.to_dict(), "topic": self.topic.to_dict(), "fits": self.fits.to_dict(),
+                "threshold": self.threshold, "full": self.full}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Stage:
+        return cls(Scorer.from_dict(data["offer"]), Scorer.from_dict(data["topic"]), Scorer.from_dict(data["fits"]),
+                   float(data["threshold"]), bool(data["full"]))
 
     def score(self, signals: Signals, topic_of: np.ndarray, topics: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(combined offer scores, topic probabilities, fits probability) per row."""

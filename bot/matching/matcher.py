@@ -9,6 +9,7 @@ contradicted: an offer whose sourced ages exclude every age stated ranks below t
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import pickle
 import sys
@@ -48,6 +49,7 @@ MODEL_VERSION = "ranker-4"  # change when features or training change: cached mo
 NEARBY_LOGIT = 0.7
 SERIOUS = 0.3  # a second topic's best offer joins the first three above this share of the top score
 RECENT = 2048  # answers kept for repeated questions and batches
+FUSION_FILE = "ranker-fusion.json"  # the fitted fusion a catalogue ships (its weights per feature)
 SHOWN_MAX = 50  # offers kept per answer (the "more" list of the engine); the rest is never shown
 AUTO = "auto"
 
@@ -117,7 +119,7 @@ class Matcher:
     def __init__(self, catalogue: Catalogue, stopwords: Mapping[str, frozenset[str]],
                  encoder: Encoder | None | str = AUTO, cache_dir: Path | None = None,
                  threshold: float | None = None, threads: int = 1, models: _Models | None = None,
-                 keep_embeddings: bool = False) -> None:
+                 keep_embeddings: bool = False, fresh: bool = False) -> None:
         started = time.perf_counter()
         self.catalogue = catalogue
         self.voter = KeywordVoter(catalogue, stopwords)
@@ -146,7 +148,7 @@ class Matcher:
             local = cache_dir / f"embeddings-{self.encoder.name}.npz" if cache_dir else None
             self._cache = EmbeddingCache(self.encoder, shipped, local)
         self._index = self._build_index() if self._cache is not None else None
-        self.models = models or self._load_or_train(cache_dir)
+        self.models = models or self._load_or_train(cache_dir, fresh)
         self.detector = LanguageDetector(stopwords, self.models.languages)
         fitted = self.models.fitted
         self.full = self._index is not None and fitted.full is not None
@@ -175,13 +177,11 @@ class Matcher:
                             len(self._topic_ids))
 
     def _fusion_key(self) -> str:
-        """What a fitted fusion depends on: the features, their code, the encoder being there."""
-        import sklearn
-
+        """What a fitted fusion depends on: the features, their code, the encoder being there
+        (not the library versions: it is kept as plain numbers)."""
         encoder = self.encoder.name if self._index is not None and self.encoder else "none"
         features = hashlib.sha256("|".join(ALL_FEATURES).encode()).hexdigest()[:8]
-        return "-".join((MODEL_VERSION, features, sklearn.__version__, encoder,
-                         f"{sys.version_info.major}.{sys.version_info.minor}"))
+        return "-".join((MODEL_VERSION, features, encoder))
 
     def _key(self) -> str:
         """What the whole ranker depends on: the fusion, and everything of the catalogue it reads
@@ -192,24 +192,30 @@ class Matcher:
         digest.update(repr(sorted(self.catalogue.false_friends.items())).encode())
         for ident, offer in self.catalogue.offers.items():
             digest.update(repr((ident, offer.topic, offer.ages, offer.audience, offer.districts)).encode())
-        return f"{self._fusion_key()}-{digest.hexdigest()[:16]}"
+        import sklearn  # the pickled classifier depends on it
 
-    def _load_or_train(self, cache_dir: Path | None) -> _Models:
+        return f"{self._fusion_key()}-{sklearn.__version__}-{sys.version_info[0]}.{sys.version_info[1]}-" \
+               f"{digest.hexdigest()[:16]}"
+
+    def _load_or_train(self, cache_dir: Path | None, fresh: bool) -> _Models:
         """The trained ranker, from the fastest place that has it: this process (a reload, a
-        test), the data folder, or a fresh training. When only the catalogue changed, the fusion
+        test), the data folder, or a training. When only the catalogue changed, the fusion
         fitted before still holds (its weights are per feature, not per offer): only the
-        classifier is trained again, in seconds."""
+        classifier is trained again, in seconds; a catalogue ships its fitted fusion (`embed`),
+        so that a fresh installation trains only that too. `fresh` fits everything anew."""
         key, fusion_key = self._key(), self._fusion_key()
-        if key in _TRAINED:
+        if key in _TRAINED and not fresh:
             return _TRAINED[key]
         path = cache_dir / f"ranker-{self.catalogue.municipality.lower()}.pkl" if cache_dir else None
-        cached = _read_pickle(path)
+        cached = None if fresh else _read_pickle(path)
         if isinstance(cached, _Models) and cached.key == key:
             _TRAINED[key] = cached
             return cached
-        fitted = _FUSIONS.get(fusion_key)
+        fitted = None if fresh else _FUSIONS.get(fusion_key)
         if fitted is None and isinstance(cached, _Models) and cached.key.startswith(fusion_key):
             fitted = cached.fitted
+        if fitted is None and not fresh:
+            fitted = self._shipped_fusion(fusion_key)
         started = time.perf_counter()
         if fitted is not None:
             classifier = train_classifier(self._corpus, self._offers, self._topic_ids, temperature=fitted.temperature)[0]
@@ -354,14 +360,35 @@ class Matcher:
         ranked = [(self._offers[i], float(scores[i]), bool(ages[i] >= 0)) for i in order[:SHOWN_MAX]]
         return _diversify(ranked, self.catalogue)
 
-    # -- editors -----------------------------------------------------------------------
-    def ship_embeddings(self) -> Path | None:
-        """Write the catalogue's embeddings file (all its questions and texts), for `embed`."""
-        if self._cache is None or not self.catalogue.folder:
+    def _shipped_fusion(self, key: str) -> Fitted | None:
+        path = Path(self.catalogue.folder) / FUSION_FILE if self.catalogue.folder else None
+        if path is None or not path.is_file():
             return None
-        path = Path(self.catalogue.folder) / "embeddings" / f"{self._cache.encoder.name}.npz"
-        self._cache.export(path, self._corpus.questions, True, self._corpus.texts)
-        return path
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("key") != key:
+                log.info("%s was fitted for %s, not %s: fitting the fusion", path, data.get("key"), key)
+                return None
+            return Fitted.from_dict(data["fitted"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("%s is not usable (%s): fitting the fusion", path, exc)
+            return None
+
+    # -- editors -----------------------------------------------------------------------
+    def ship(self) -> list[Path]:
+        """Write what a fresh installation would otherwise compute, into the catalogue folder
+        (for `embed`): the embeddings of all its questions and texts, and the fitted fusion."""
+        if not self.catalogue.folder:
+            return []
+        written = []
+        if self._cache is not None:
+            path = Path(self.catalogue.folder) / "embeddings" / f"{self._cache.encoder.name}.npz"
+            self._cache.export(path, self._corpus.questions, True, self._corpus.texts)
+            written.append(path)
+        path = Path(self.catalogue.folder) / FUSION_FILE
+        data = {"key": self._fusion_key(), "fitted": self.models.fitted.to_dict()}
+        path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+        return [*written, path]
 
     def districts_in(self, text: str) -> tuple[str, ...]:
         return self.voter.districts_in(text)

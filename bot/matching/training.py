@@ -163,6 +163,15 @@ class Fitted:
     report: dict[str, float] = field(default_factory=dict)
     temperature: float = 1.0  # of the classifier's softmax, fitted on its out-of-fold scores
 
+    def to_dict(self) -> dict:
+        return {"fast": self.fast.to_dict(), "full": self.full.to_dict() if self.full else None,
+                "cascade": self.cascade, "report": self.report, "temperature": self.temperature}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Fitted:
+        return cls(Stage.from_dict(data["fast"]), Stage.from_dict(data["full"]) if data.get("full") else None,
+                   float(data["cascade"]), dict(data.get("report") or {}), float(data["temperature"]))
+
 
 def fit_fusion(data: Corpus, signals: Signals, topic_of: np.ndarray, topics: int, has_encoder: bool) -> Fitted:
     """Fit the scorers on out-of-fold `signals` of the corpus' questions."""
