@@ -165,14 +165,18 @@ class KeywordVoter:
     def votes(self, text: str, language: str | None) -> Votes:
         evidence, strong = self._evidence(text, language)
         totals = {target: sum(value for value, _ in slots.values()) for target, slots in evidence.items()}
+        topics = {ident: value for (kind, ident), value in totals.items() if kind == "t"}
+        # Only the offers of a voted topic or with a voted keyword of their own can score: the
+        # rest of a large catalogue is never looked at.
+        candidates = dict.fromkeys(i for topic in topics for i in self.catalogue.by_topic.get(topic, ()))
+        candidates.update(dict.fromkeys(ident for kind, ident in totals if kind == "o"))
         offers, own = {}, {}
-        for ident, offer in self.catalogue.offers.items():
+        for ident in candidates:
             mine = totals.get(("o", ident), 0.0)
-            score = totals.get(("t", offer.topic), 0.0) + OFFER_KEYWORDS * mine
+            score = topics.get(self.catalogue.offers[ident].topic, 0.0) + OFFER_KEYWORDS * mine
             if score > 0:
                 offers[ident] = score
                 own[ident] = mine
-        topics = {ident: value for (kind, ident), value in totals.items() if kind == "t"}
         return Votes(offers, own, topics, strong)
 
     @staticmethod

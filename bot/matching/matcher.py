@@ -34,11 +34,12 @@ from bot.matching.semantic import ExampleIndex, SemanticFeatures
 from bot.matching.training import (
     Corpus,
     Fitted,
-    align,
+    columns,
     corpus,
     fit_fusion,
     folds,
     keywords_agree,
+    take_columns,
     train_classifier,
 )
 
@@ -140,6 +141,7 @@ class Matcher:
         # Answers to recent questions: a batch (ask --json -) is matched at once, with the encoder
         # embedding in one go, and then served from here; the same question twice costs nothing.
         self._recent: OrderedDict[tuple, Result] = OrderedDict()
+        self._columns: tuple[NgramClassifier, np.ndarray] | None = None
         self.encoder = load_encoder(threads) if encoder == AUTO else encoder
         self._corpus = corpus(catalogue)
         self._cache = None
@@ -258,7 +260,9 @@ class Matcher:
     # -- signals -----------------------------------------------------------------------
     def _aligned(self, classifier: NgramClassifier, texts: Sequence[str]) -> np.ndarray:
         """Classifier probabilities: offers in order, "nothing fits", then the topics' words."""
-        return align(classifier.labels, classifier.proba(texts), self._offers, self._topic_ids)
+        if self._columns is None or self._columns[0] is not classifier:  # computed once per classifier
+            self._columns = (classifier, columns(classifier.labels, self._offers, self._topic_ids))
+        return take_columns(classifier.proba(texts), self._columns[1])
 
     def _signals(self, texts: list[str], languages: list[str | None], probabilities: np.ndarray,
                  votes: Sequence[Votes] = (), semantic=None, people: Sequence[People] = ()) -> Signals:

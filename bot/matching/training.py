@@ -144,12 +144,19 @@ def train_classifier(data: Corpus, offer_ids: list[str], topic_ids: list[str], f
 def align(classes: Sequence[str], probabilities: np.ndarray, offer_ids: list[str], topic_ids: list[str]) -> np.ndarray:
     """Classifier probabilities as columns: every offer in order, "nothing fits", every topic's
     own words in order (a class the catalogue lacks is 0)."""
+    return take_columns(probabilities, columns(classes, offer_ids, topic_ids))
+
+
+def columns(classes: Sequence[str], offer_ids: list[str], topic_ids: list[str]) -> np.ndarray:
+    """For `align`: per wanted column, the classifier's column, or -1 where it has none."""
     column = {label: i for i, label in enumerate(classes)}
     wanted = [*offer_ids, NONE, *(TOPIC_CLASS + t for t in topic_ids)]
-    aligned = np.zeros((len(probabilities), len(wanted)), dtype=np.float32)
-    for j, ident in enumerate(wanted):
-        if ident in column:
-            aligned[:, j] = probabilities[:, column[ident]]
+    return np.array([column.get(ident, -1) for ident in wanted], dtype=np.int64)
+
+
+def take_columns(probabilities: np.ndarray, index: np.ndarray) -> np.ndarray:
+    aligned = probabilities[:, np.maximum(index, 0)].astype(np.float32)
+    aligned[:, index < 0] = 0.0
     return aligned
 
 
