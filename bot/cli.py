@@ -27,11 +27,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", help="settings file (default: $BILDUNGSLOTSE_CONFIG or built-in defaults)")
     parser.add_argument("--catalogue", help="catalogue folder (default: the embedded Kassel catalogue)")
+    parser.add_argument("--municipality", help="which configured municipality (default: the first in the config)")
     # The same options after the command (`bildungslotse run --config FILE`); SUPPRESS keeps a
     # value given before the command when none is given after it.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     common.add_argument("--catalogue", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--municipality", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", parser_class=_subparser(common))
     sub.add_parser("chat", help="chat in the terminal")
     sub.add_parser("run", help="start the configured Telegram and Matrix bots")
@@ -73,7 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--csv", action="store_true", help="print CSV for spreadsheets")
     stats.add_argument("--png", metavar="FILE", help="also draw the figures as a chart")
     bench = sub.add_parser("bench", help="measure speed: matching, or 'store' for question round trips with the store")
-    bench.add_argument("what", nargs="?", choices=["matching", "store", "telegram", "matrix", "validate"], default="matching")
+    bench.add_argument("what", nargs="?", choices=["matching", "store", "telegram", "matrix", "validate", "replicas"],
+                       default="matching")
     bench.add_argument("--rounds", type=int, default=5, help="passes over the questions (default 5)")
     bench.add_argument("--users", type=int, default=1000, help="concurrent simulated users (bench store)")
     return parser
@@ -96,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("bot").setLevel(logging.DEBUG)
     try:
         config = load_config(args.config)
+        if args.municipality or args.command not in ("run", None):  # `run` serves every configured one
+            config = config.city(args.municipality)
     except ConfigError as exc:
         print(f"bildungslotse: {exc}", file=sys.stderr)
         return 2

@@ -93,11 +93,9 @@ class Config:
 
     def city(self, name: str | None) -> Config:
         """The settings of one municipality (None: the first); ConfigError names the known ones."""
-        if name is None:
-            return self
         for city in self.cities():
-            if city.municipality == name:
-                return city
+            if name is None or city.municipality == name:
+                return replace(city, municipalities=())
         known = ", ".join(c.municipality for c in self.cities())
         raise ConfigError(f"{self.source or 'the settings'}: unknown municipality '{name}' (configured: {known})")
 
