@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         engine = build_engine(config, catalogue)
         if args.command == "ask":
             return _ask(engine, args)
-        if args.command is None and config.platforms:
+        if args.command is None and any(city.platforms for city in config.cities()):
             return _run(config, catalogue)
         return asyncio.run(_chat(config, engine))
     except CatalogueError as exc:
@@ -195,7 +195,7 @@ def _embed(config: Config, folder: Path) -> int:
 
 
 def _run(config: Config, catalogue: Path) -> int:
-    if not config.platforms:
+    if not any(city.platforms for city in config.cities()):
         print(f"bildungslotse: no platform is configured. Set {TELEGRAM_TOKEN_ENV} for Telegram, or "
               f"{MATRIX_TOKEN_ENV} and matrix.homeserver in the config for Matrix. "
               "Without them, 'bildungslotse chat' runs the bot in this terminal.", file=sys.stderr)
