@@ -79,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
                        default="matching")
     bench.add_argument("--rounds", type=int, default=5, help="passes over the questions (default 5)")
     bench.add_argument("--users", type=int, default=1000, help="concurrent simulated users (bench store)")
+    bench.add_argument("--updates", type=int, default=1000, help="updates posted per replica count (bench replicas)")
     return parser
 
 
@@ -125,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
             from bot.bench_matrix import run_matrix_bench
 
             return asyncio.run(run_matrix_bench(config, catalogue))
+        if args.command == "bench" and args.what == "replicas":
+            from bot.bench_replicas import run_replicas_bench
+
+            return asyncio.run(run_replicas_bench(config, catalogue, updates=max(10, args.updates)))
         if args.command == "bench" and args.what == "telegram":
             from bot.bench_telegram import run_telegram_bench
 
