@@ -626,6 +626,15 @@ class Store:
                 answered_updates.c.update_id == str(update_id)))).scalar()
         return "answered" if answered_at is not None else "busy"
 
+    async def extend(self, transport: str, update_id: str | int, holder: str, lease_s: float) -> bool:
+        """Keep a claim while its answer takes long (a slow send, retries): False if it was lost."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(update(answered_updates).where(
+                answered_updates.c.transport == transport, answered_updates.c.update_id == str(update_id),
+                answered_updates.c.claimed_by == holder, answered_updates.c.answered_at.is_(None),
+            ).values(lease_until=_now() + timedelta(seconds=lease_s)))
+        return bool(result.rowcount)
+
     async def finish(self, transport: str, update_id: str | int) -> None:
         """The claimed update is answered: no replica answers it again."""
         async with self.engine.begin() as conn:

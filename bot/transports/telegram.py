@@ -223,17 +223,33 @@ class TelegramTransport:
         if claim == "busy":  # another replica answers it now; if that one dies, a later delivery claims it
             return 503
         self._unfinished.discard(update.update_id)
+        keeping = asyncio.create_task(self._keep_claim(update.update_id))
         try:
             await self.app.process_update(update)
         except BaseException:
             await store.release(self.bot_name, update.update_id)
             raise
+        finally:
+            keeping.cancel()
         if update.update_id in self._unfinished:
             await store.release(self.bot_name, update.update_id)
             return 503
         await store.durable()  # its effects are in the database before the update counts as answered
         await store.finish(self.bot_name, update.update_id)
         return 200
+
+    async def _keep_claim(self, update_id: int) -> None:
+        """Renew the claim every third of its lease while the update is being answered: only a
+        replica that died lets its lease run out."""
+        store = self.service.store
+        assert store is not None
+        every = self.replicas.update_lease_s / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await store.extend(self.bot_name, update_id, self.holder, self.replicas.update_lease_s)
+            except Exception as exc:  # noqa: BLE001 - the next renewal may get through
+                log.warning("telegram: cannot renew the claim of update %d (%s)", update_id, exc)
 
     async def poll(self, timeout: int = 30) -> None:
         """Long polling until stop(): fetch a batch, answer it, confirm what is finished by the next offset."""
