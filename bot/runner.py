@@ -185,6 +185,9 @@ async def _start_city(config: Config, catalogue_dir: Path | None, holder: str,
         from bot.transports.telegram import TelegramTransport
 
         server = None
+        if config.shared_store and not config.telegram.webhook_url:
+            log.warning("%s: telegram polls on a shared database: run one such process only (Telegram "
+                        "refuses a second poller); replicas need telegram.webhook", name)
         if config.telegram.webhook_url:
             where = (config.telegram.webhook_listen, config.telegram.webhook_port)
             server = servers.setdefault(where, WebhookServer(*where))

@@ -285,3 +285,44 @@ def test_the_second_city_is_fictional_test_data():
         assert "FICTIONAL TEST DATA" in path.read_text(encoding="utf-8").splitlines()[0], path
     assert not (Path(__file__).parents[1] / "offers" / "musterstadt").exists()
     assert Config().municipality == "kassel"
+
+
+async def test_the_leaders_watcher_signals_and_every_replica_reloads(target, tmp_path):
+    import shutil
+
+    from bot.runner import RELOAD_SIGNAL, Runtime, follow_reloads
+
+    url, connect_args = target
+    folder = tmp_path / "musterstadt"
+    shutil.copytree(MUSTERSTADT, folder)
+    stores = [await Store.open(url, Pseudonyms(SECRET), connect_args=connect_args, municipality="musterstadt",
+                               shared=True) for _ in range(2)]
+    reloads: list[int] = []
+    runtimes = [Runtime(Config(), folder, None, store) for store in stores]  # type: ignore[arg-type]
+    for index, runtime in enumerate(runtimes):
+        async def reload(index: int = index) -> str:
+            reloads.append(index)
+            return "reloaded"
+        runtime.reload = reload  # type: ignore[method-assign]
+    name = RELOAD_SIGNAL + "musterstadt"
+
+    async def signal() -> None:
+        await stores[0].set_sync(name, str(time.time_ns()), wait_s=5)
+
+    tasks = [asyncio.create_task(runtimes[0].watch(every_s=0.1, on_change=signal)),
+             *(asyncio.create_task(follow_reloads(r, name, every_s=0.1)) for r in runtimes)]
+    try:
+        await asyncio.sleep(0.5)
+        assert reloads == []
+        (folder / "news.yaml").write_text((folder / "news.yaml").read_text() + "\n# edited\n")
+        for _ in range(50):
+            if sorted(reloads) == [0, 1]:
+                break
+            await asyncio.sleep(0.1)
+        assert sorted(reloads) == [0, 1]  # the leader's watcher does not reload by itself: once each
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for store in stores:
+            await store.close()
