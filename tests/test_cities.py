@@ -326,3 +326,43 @@ async def test_the_leaders_watcher_signals_and_every_replica_reloads(target, tmp
         await asyncio.gather(*tasks, return_exceptions=True)
         for store in stores:
             await store.close()
+
+
+async def test_one_process_runs_two_cities_bots(tmp_path):
+    """`bildungslotse run` with two municipalities (SQLite, polling): each city's bot answers
+    with its own catalogue."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from bot.loopback.telegram_api import FakeBotApi
+
+    kassel_api = await FakeBotApi(token="1:KASSEL").start()
+    muster_api = await FakeBotApi(token="2:MUSTER").start()
+    config = write_config(tmp_path, f"""\
+telegram: {{base_url: "{kassel_api.base_url}"}}
+municipalities:
+  musterstadt:
+    catalogue: {MUSTERSTADT}
+    telegram: {{token_env: MUSTER_TOKEN, base_url: "{muster_api.base_url}"}}
+""")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BILDUNGSLOTSE_CONFIG")}
+    env.update(TELEGRAM_BOT_TOKEN=kassel_api.token, MUSTER_TOKEN=muster_api.token)
+    log = tmp_path / "run.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "bot", "run", "--config", str(config)], stdout=out,
+                                   stderr=subprocess.STDOUT, env=env)
+    try:
+        for api in (kassel_api, muster_api):
+            api.text("/help", uid=501)
+        await kassel_api.wait_for(lambda: kassel_api.sent(chat_id=501), timeout=180)
+        await muster_api.wait_for(lambda: muster_api.sent(chat_id=501), timeout=60)
+        assert "Musterstadt" in muster_api.sent(chat_id=501)[0]["text"]
+        assert "Kassel" in kassel_api.sent(chat_id=501)[0]["text"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(60)
+        await kassel_api.stop()
+        await muster_api.stop()
+    assert code == 0, log.read_text()[-2000:]
