@@ -16,7 +16,7 @@ from pathlib import Path
 from bot import app
 from bot.app import build_engine, open_store, purge_periodically
 from bot.catalogue import Catalogue, CatalogueError
-from bot.config import Config
+from bot.config import DEFAULT_MUNICIPALITY, Config
 from bot.engine import Engine
 from bot.matching import Matcher
 from bot.news import Broadcaster
@@ -202,7 +202,9 @@ async def _start_city(config: Config, catalogue_dir: Path | None, holder: str,
     if "matrix" in config.platforms:
         from bot.transports.matrix import MatrixTransport
 
-        matrix = MatrixTransport(config.matrix, Service(engine, store, "matrix"), store, config.data_dir,
+        # Each city's Matrix device and keys in a folder of its own; Kassel's where they always were.
+        folder = config.data_dir if name == DEFAULT_MUNICIPALITY else config.data_dir / "cities" / name
+        matrix = MatrixTransport(config.matrix, Service(engine, store, "matrix"), store, folder,
                                  admin=runtime.admin)
         city.transports.append(matrix)
         senders["matrix"] = matrix.send_news

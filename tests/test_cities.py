@@ -121,6 +121,11 @@ async def test_each_city_has_its_own_people_figures_links_and_news(target):
         assert await muster.enqueue_news("n-1", "daycare") == 1
         assert await muster.enqueue_news("n-1", "daycare") == 0
         assert [i.address for i in await muster.outbox_pending()] == ["5"] and await kassel.outbox_pending() == []
+        await kassel.set_sync("matrix.next_batch", "k1")
+        await muster.set_sync("matrix.next_batch", "m1")
+        await kassel.flush()
+        await muster.flush()
+        assert (await kassel.get_sync("matrix.next_batch"), await muster.get_sync("matrix.next_batch")) == ("k1", "m1")
         assert (await kassel.prefs(kassel.key("telegram", 5))).language == "ar"
         assert (await muster.prefs(muster.key("telegram", 5))).language is None
     finally:

@@ -704,6 +704,7 @@ class Store:
     async def get_sync(self, name: str) -> str | None:
         """The position stored last (a newer one still queued counts); StoreUnavailable when the
         database does not answer, since None would mean "never stored"."""
+        name = self._scoped(name)
         for op in reversed(self._queue):
             if op.kind == "sync" and op.values["name"] == name:
                 return op.values["value"]
@@ -715,8 +716,12 @@ class Store:
 
     async def set_sync(self, name: str, value: str, wait_s: float | None = None) -> bool:
         """Store a position; whether it (and everything accepted before it) is durable within `wait_s`."""
-        self._enqueue("sync", {"name": name, "value": value})
+        self._enqueue("sync", {"name": self._scoped(name), "value": value})
         return await self.durable(wait_s)
+
+    def _scoped(self, name: str) -> str:
+        """Each city's positions (its Matrix account's sync token) apart; Kassel's names unchanged."""
+        return name if self.municipality == DEFAULT_MUNICIPALITY else f"{self.municipality}:{name}"
 
     # -- news outbox -----------------------------------------------------------------------
     async def enqueue_news(self, news_id: str, topic: str) -> int:
