@@ -78,7 +78,11 @@ async def test_three_replicas_answer_every_update_once_through_a_sigkill(databas
         watching: list[asyncio.Task] = []
 
         async def kill_the_leader_midway(progress: Posting) -> None:
-            if killed or len(progress.confirmed) < 1000:
+            done = len(progress.confirmed)
+            # in the middle of both: the updates, and the news (sent at 25 a second meanwhile)
+            if killed or done < 300 or done % 10:
+                return
+            if done < 900 and len(replies_per_chat(api, SUBSCRIBERS)) < 200:
                 return
             killed["at"] = 0.0  # once
             holder = await store.lease_holder(LEADER)
