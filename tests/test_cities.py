@@ -133,21 +133,21 @@ async def test_each_city_has_its_own_people_figures_links_and_news(target):
         await muster.close()
 
 
-async def test_rows_from_before_the_migration_are_kassels(tmp_path):
+async def test_rows_from_before_the_migration_are_kassels(target):
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from bot.store.store import _upgrade
 
-    url = f"sqlite+aiosqlite:///{tmp_path}/old.db"
-    engine = create_async_engine(url)
+    url, connect_args = target
+    engine = create_async_engine(url, connect_args=connect_args or {})
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade, "0003")
-        await conn.execute(text("INSERT INTO referrals VALUES ('de-daycare', 1, 7, '2026-01-01', '2026-02-01')"))
+        await conn.execute(text("INSERT INTO referrals VALUES ('de-daycare', true, 7, '2026-01-01', '2026-02-01')"))
         await conn.execute(text("INSERT INTO events (day, kind, transport) VALUES ('2026-01-02', 'question', 'telegram')"))
-        await conn.execute(text("INSERT INTO answered_updates VALUES ('telegram', '41', '2026-01-02 00:00:00')"))
+        await conn.execute(text("INSERT INTO answered_updates VALUES ('telegram', '41', '2026-01-02 00:00:00+00')"))
     await engine.dispose()
-    store = await Store.open(url, Pseudonyms(SECRET))
+    store = await Store.open(url, Pseudonyms(SECRET), connect_args=connect_args)
     try:
         assert [(r.payload, r.count) for r in await store.referral_rows()] == [("de-daycare", 7)]
         assert len(await store.event_rows(date(2026, 1, 1))) == 1
