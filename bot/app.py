@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from bot.catalogue import Catalogue, load_catalogue
-from bot.config import Config
+from bot.config import DEFAULT_MUNICIPALITY, Config
 from bot.engine import Engine
 from bot.matching import Matcher, load_stopwords
 from bot.store import Pseudonyms, Store, load_secret, sqlite_url
@@ -41,8 +41,12 @@ async def open_store(config: Config, journal: bool = True) -> Store:
     secret = load_secret(config.data_dir)
     url = config.database_url or sqlite_url(config.data_dir)
     # The journal keeps what the write-behind queue accepted until the database has it (README: the store).
+    # Replicas go without: a replica that dies is not started again to replay it, so for them a
+    # change is durable once PostgreSQL has it. One journal per city: each city has its own store.
+    name = JOURNAL_FILE if config.municipality == DEFAULT_MUNICIPALITY else f"{JOURNAL_FILE}-{config.municipality}"
     return await Store.open(url, Pseudonyms(secret), retention_days=config.retention_days,
-                            journal=config.data_dir / JOURNAL_FILE if journal else None)
+                            journal=config.data_dir / name if journal and not config.shared_store else None,
+                            municipality=config.municipality, shared=config.shared_store)
 
 
 async def purge_periodically(store: Store, every_s: float = 6 * 3600) -> None:

@@ -27,11 +27,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", help="settings file (default: $BILDUNGSLOTSE_CONFIG or built-in defaults)")
     parser.add_argument("--catalogue", help="catalogue folder (default: the embedded Kassel catalogue)")
+    parser.add_argument("--municipality", help="which configured municipality (default: the first in the config)")
     # The same options after the command (`bildungslotse run --config FILE`); SUPPRESS keeps a
     # value given before the command when none is given after it.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     common.add_argument("--catalogue", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--municipality", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", parser_class=_subparser(common))
     sub.add_parser("chat", help="chat in the terminal")
     sub.add_parser("run", help="start the configured Telegram and Matrix bots")
@@ -73,9 +75,11 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--csv", action="store_true", help="print CSV for spreadsheets")
     stats.add_argument("--png", metavar="FILE", help="also draw the figures as a chart")
     bench = sub.add_parser("bench", help="measure speed: matching, or 'store' for question round trips with the store")
-    bench.add_argument("what", nargs="?", choices=["matching", "store", "telegram", "matrix", "validate"], default="matching")
+    bench.add_argument("what", nargs="?", choices=["matching", "store", "telegram", "matrix", "validate", "replicas"],
+                       default="matching")
     bench.add_argument("--rounds", type=int, default=5, help="passes over the questions (default 5)")
     bench.add_argument("--users", type=int, default=1000, help="concurrent simulated users (bench store)")
+    bench.add_argument("--updates", type=int, default=1000, help="updates posted per replica count (bench replicas)")
     return parser
 
 
@@ -96,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("bot").setLevel(logging.DEBUG)
     try:
         config = load_config(args.config)
+        if args.municipality or args.command not in ("run", None):  # `run` serves every configured one
+            config = config.city(args.municipality)
     except ConfigError as exc:
         print(f"bildungslotse: {exc}", file=sys.stderr)
         return 2
@@ -120,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
             from bot.bench_matrix import run_matrix_bench
 
             return asyncio.run(run_matrix_bench(config, catalogue))
+        if args.command == "bench" and args.what == "replicas":
+            from bot.bench_replicas import run_replicas_bench
+
+            return asyncio.run(run_replicas_bench(config, catalogue, updates=max(10, args.updates)))
         if args.command == "bench" and args.what == "telegram":
             from bot.bench_telegram import run_telegram_bench
 
@@ -141,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         engine = build_engine(config, catalogue)
         if args.command == "ask":
             return _ask(engine, args)
-        if args.command is None and config.platforms:
+        if args.command is None and any(city.platforms for city in config.cities()):
             return _run(config, catalogue)
         return asyncio.run(_chat(config, engine))
     except CatalogueError as exc:
@@ -190,7 +200,7 @@ def _embed(config: Config, folder: Path) -> int:
 
 
 def _run(config: Config, catalogue: Path) -> int:
-    if not config.platforms:
+    if not any(city.platforms for city in config.cities()):
         print(f"bildungslotse: no platform is configured. Set {TELEGRAM_TOKEN_ENV} for Telegram, or "
               f"{MATRIX_TOKEN_ENV} and matrix.homeserver in the config for Matrix. "
               "Without them, 'bildungslotse chat' runs the bot in this terminal.", file=sys.stderr)

@@ -7,7 +7,7 @@ import math
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ TELEGRAM_WEBHOOK_SECRET_ENV = "TELEGRAM_WEBHOOK_SECRET"
 MATRIX_TOKEN_ENV = "MATRIX_ACCESS_TOKEN"
 MATRIX_PASSWORD_ENV = "MATRIX_PASSWORD"
 DATABASE_URL_ENV = "DATABASE_URL"
+REDIS_URL_ENV = "REDIS_URL"
+DEFAULT_MUNICIPALITY = "kassel"
 CACHE_DIR_ENV = "BILDUNGSLOTSE_CACHE_DIR"
 TELEGRAM_BASE_URL = "https://api.telegram.org/bot"
 
@@ -54,6 +56,16 @@ class MatrixSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplicaSettings:
+    """Several processes on one PostgreSQL (and one Redis for the shared send limit)."""
+
+    redis_url: str | None = None  # $REDIS_URL; None: the send limit is this process's own
+    lease_s: float = 15.0  # a leader job moves to another replica within this (plus a third of it)
+    update_lease_s: float = 30.0  # an update claimed by a replica that died is answered after this
+    send_per_second: float = 30.0  # Telegram's limit per bot, shared by all replicas through Redis
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     catalogue: Path = CATALOGUE_DIR
     data_dir: Path = Path("data")
@@ -68,6 +80,29 @@ class Config:
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     matrix: MatrixSettings = field(default_factory=MatrixSettings)
     source: Path | None = None
+    # The city these settings serve (its rows in the store carry this name), and further cities
+    # served by the same deployment, each with the settings of this one but its own catalogue,
+    # bots, admins and figures.
+    municipality: str = DEFAULT_MUNICIPALITY
+    municipalities: tuple[Config, ...] = ()
+    replicas: ReplicaSettings = field(default_factory=ReplicaSettings)
+
+    def cities(self) -> tuple[Config, ...]:
+        """Every municipality this deployment serves, this one first."""
+        return (self, *self.municipalities)
+
+    def city(self, name: str | None) -> Config:
+        """The settings of one municipality (None: the first); ConfigError names the known ones."""
+        for city in self.cities():
+            if name is None or city.municipality == name:
+                return replace(city, municipalities=())
+        known = ", ".join(c.municipality for c in self.cities())
+        raise ConfigError(f"{self.source or 'the settings'}: unknown municipality '{name}' (configured: {known})")
+
+    @property
+    def shared_store(self) -> bool:
+        """Other processes may write to the database: PostgreSQL is how replicas run."""
+        return bool(self.database_url) and not str(self.database_url).startswith("sqlite")
 
     @property
     def ranker_cache(self) -> Path:
@@ -157,6 +192,20 @@ def _is(check: Check) -> Callable[[Any], bool]:
 
 _URL = _text("a URL starting with https:// or http://", r"https?://\S+")
 _MATRIX_USER = _text("a Matrix user id such as '@lotse:example.org'", r"@[^:\s]+:\S+")
+_ENV_NAME = _text("the name of an environment variable such as MUSTERSTADT_TELEGRAM_TOKEN", r"[A-Z_][A-Z0-9_]*")
+_CITY_NAME = r"[a-z][a-z0-9-]{0,63}"
+
+
+def _section(value: Any) -> str | None:
+    return None if isinstance(value, LineDict) else f"must be a section of settings, not {_shown(value)}"
+
+
+def _positive(what: str, high: float) -> Check:
+    def check(value: Any) -> str | None:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and 0 < value <= high:
+            return None
+        return f"must be {what} above 0 and at most {high:g}, not {_shown(value)}"
+    return check
 _SCHEMA: dict[str, Any] = {
     "catalogue": _text("the path of a catalogue folder"), "data_dir": _text("the path of a folder"),
     "cache_dir": _text("the path of a folder"),
@@ -174,6 +223,18 @@ _SCHEMA: dict[str, Any] = {
         "allowed_servers": _list_of(_is(_text("a server name", r"[^\s/]+")), "server names such as 'example.org'"),
         "admins": _list_of(_is(_MATRIX_USER), "Matrix user ids such as '@editor:example.org'"),
     },
+    "municipality": _text("a lower-case name such as 'kassel' (letters, digits, -)", _CITY_NAME),
+    "municipalities": _section,
+    "replicas": {"lease_seconds": _positive("a number of seconds", 600),
+                 "update_lease_seconds": _positive("a number of seconds", 3600),
+                 "send_per_second": _positive("a number of messages", 10_000)},
+}
+# A further municipality: its catalogue and language, its bots and admins; the rest is shared.
+_CITY_SCHEMA: dict[str, Any] = {
+    "catalogue": _SCHEMA["catalogue"], "default_language": _SCHEMA["default_language"],
+    "matching": _SCHEMA["matching"],
+    "telegram": {**_SCHEMA["telegram"], "token_env": _ENV_NAME, "secret_env": _ENV_NAME},
+    "matrix": {**_SCHEMA["matrix"], "token_env": _ENV_NAME, "password_env": _ENV_NAME},
 }
 
 
@@ -219,7 +280,8 @@ def load_config(path: Path | str | None = None) -> Config:
     telegram = data.get("telegram") or {}
     matrix = data.get("matrix") or {}
     admins = tuple(int(a) for a in telegram.get("admins", []))  # checked above: whole numbers
-    return Config(
+    replicas = data.get("replicas") or {}
+    config = Config(
         catalogue=(base / data["catalogue"]) if "catalogue" in data else CATALOGUE_DIR,
         data_dir=base / data.get("data_dir", "data"),
         cache_dir=base / data["cache_dir"] if "cache_dir" in data else None,
@@ -236,6 +298,61 @@ def load_config(path: Path | str | None = None) -> Config:
             admins=tuple(str(a) for a in matrix.get("admins", [])),
         ),
         source=source,
+        municipality=data.get("municipality", DEFAULT_MUNICIPALITY),
+        replicas=ReplicaSettings(
+            redis_url=env.get(REDIS_URL_ENV) or None,
+            lease_s=float(replicas.get("lease_seconds", 15.0)),
+            update_lease_s=float(replicas.get("update_lease_seconds", 30.0)),
+            send_per_second=float(replicas.get("send_per_second", 30.0)),
+        ),
+    )
+    cities = data.get("municipalities") or LineDict()
+    extra = []
+    for name, section in cities.items():
+        where = f"{source}:{cities.line_of(name)}"
+        if not isinstance(name, str) or not re.fullmatch(_CITY_NAME, name):
+            raise ConfigError(f"{where}: municipality names are lower-case letters, digits and -, such as "
+                              f"'musterstadt', not {_shown(name)}")
+        if name in {config.municipality, *(c.municipality for c in extra)}:
+            raise ConfigError(f"{where}: municipality '{name}' is configured twice")
+        if not isinstance(section, LineDict):
+            raise ConfigError(f"{where}: 'municipalities.{name}' must be a section of settings (catalogue, telegram, matrix)")
+        _check(section, _CITY_SCHEMA, source, f"municipalities.{name}.")  # type: ignore[arg-type]
+        extra.append(_city(config, name, section, base, env, source))
+    return replace(config, municipalities=tuple(extra))
+
+
+def _city(shared: Config, name: str, data: LineDict, base: Path, env, source: Path | None) -> Config:
+    """A further municipality: its own catalogue (default offers/<name>/ next to the config), bots
+    and admins; secrets from the environment variables its section names."""
+    where = f"{source}:{data.line_of('default_language')}"
+    lang = data.get("default_language", shared.default_language)
+    if lang not in LANGUAGES:
+        raise ConfigError(f"{where}: unknown default_language '{lang}' (use one of {', '.join(LANGUAGES)})")
+    telegram = data.get("telegram") or LineDict()
+    matrix = data.get("matrix") or LineDict()
+    token_env = telegram.get("token_env")
+    if telegram and not token_env:
+        raise ConfigError(f"{source}:{data.line_of('telegram')}: municipalities.{name}.telegram needs token_env, the "
+                          "environment variable that holds this city's bot token")
+    scoped = {**env, TELEGRAM_TOKEN_ENV: env.get(token_env, "") if token_env else "",
+              TELEGRAM_WEBHOOK_SECRET_ENV: env.get(telegram.get("secret_env", TELEGRAM_WEBHOOK_SECRET_ENV), "")}
+    admins = tuple(int(a) for a in telegram.get("admins", []))
+    return replace(
+        shared, municipality=name,
+        catalogue=base / data["catalogue"] if "catalogue" in data else base / "offers" / name,
+        default_language=lang,
+        match_threshold=(data.get("matching") or {}).get("threshold", shared.match_threshold),
+        telegram=_telegram(telegram, admins, scoped, source),
+        matrix=MatrixSettings(
+            homeserver=matrix.get("homeserver"), user_id=matrix.get("user_id"),
+            token=env.get(matrix["token_env"]) if "token_env" in matrix else None,
+            password=env.get(matrix["password_env"]) if "password_env" in matrix else None,
+            command_prefix=matrix.get("command_prefix", "!lotse"),
+            allowed_servers=tuple(str(s) for s in matrix.get("allowed_servers", [])),
+            admins=tuple(str(a) for a in matrix.get("admins", [])),
+        ),
+        municipalities=(),
     )
 
 

@@ -7,18 +7,23 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from bot import app
 from bot.app import build_engine, open_store, purge_periodically
 from bot.catalogue import Catalogue, CatalogueError
-from bot.config import Config
+from bot.config import DEFAULT_MUNICIPALITY, Config
 from bot.engine import Engine
 from bot.matching import Matcher
 from bot.news import Broadcaster
+from bot.replicas import Leadership, replica_id
 from bot.service import Service
 from bot.store import Store
+from bot.transports.webhook import WebhookServer
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +83,10 @@ class Runtime:
             entries.append((str(path), info.st_mode, info.st_size, info.st_mtime_ns))
         return tuple(sorted(entries))
 
-    async def watch(self, every_s: float = 2.0) -> None:
+    async def watch(self, every_s: float = 2.0, on_change: Callable[[], Awaitable[object]] | None = None) -> None:
         """Reload when an editor changes the catalogue; a file still being written is retried.
         Nothing ends this loop but cancellation: a watcher that died silently would never load
-        a good edit again."""
+        a good edit again. With `on_change` (replicas), that is called instead of reloading here."""
         seen: tuple | None = None
         with contextlib.suppress(OSError):
             seen = self.fingerprint()  # before the first await: edits from now on count
@@ -90,7 +95,7 @@ class Runtime:
             try:
                 now = self.fingerprint()  # a few stat calls: cheap enough for the loop
                 if seen is not None and now != seen:
-                    await self.reload()
+                    await (on_change() if on_change else self.reload())
                 seen = now
             except OSError:
                 pass  # a file replaced while we looked: next round
@@ -109,56 +114,146 @@ class Runtime:
         return f"Unknown admin command: {command}"
 
 
-async def run_bots(config: Config, catalogue_dir: Path) -> int:
-    engine = build_engine(config, catalogue_dir)
-    store = await open_store(config)
-    runtime = Runtime(config, catalogue_dir, engine, store)
+async def run_bots(config: Config, catalogue_dir: Path | None = None) -> int:
+    """Every configured municipality in this process. With PostgreSQL ($DATABASE_URL), this process
+    is one of possibly several replicas: updates are claimed in the store, and each city's leader
+    jobs run in the one replica that holds its lease (bot/replicas.py)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    senders = {}
-    workers: list[asyncio.Task] = []
-    transports = []
-    if config.telegram.token:
-        from bot.transports.telegram import TelegramTransport
-
-        telegram = TelegramTransport(config.telegram, Service(engine, store, "telegram"), admin=runtime.admin)
-        await telegram.start()
-        transports.append(telegram)
-        senders["telegram"] = telegram.send_news
-        workers.append(asyncio.create_task(telegram.serve(), name="telegram"))
-        log.info("telegram: %s as @%s", "webhook" if config.telegram.webhook_url else "polling", telegram.username)
-    if "matrix" in config.platforms:
-        from bot.transports.matrix import MatrixTransport
-
-        matrix = MatrixTransport(config.matrix, Service(engine, store, "matrix"), store, config.data_dir,
-                                 admin=runtime.admin)
-        await matrix.start()
-        transports.append(matrix)
-        senders["matrix"] = matrix.send_news
-        workers.append(asyncio.create_task(matrix.run(), name="matrix"))
-    background = [
-        asyncio.create_task(Broadcaster(store, lambda: engine.catalogue, senders).run(), name="news"),
-        asyncio.create_task(purge_periodically(store), name="purge"),
-        asyncio.create_task(runtime.watch(), name="catalogue-watch"),
-    ]
+    holder = replica_id()
+    servers: dict[tuple[str, int], WebhookServer] = {}
+    cities = [await _start_city(city, catalogue_dir if index == 0 else None, holder, servers)
+              for index, city in enumerate(config.cities())]
+    for server in servers.values():
+        await server.start()
+    workers = [task for city in cities for task in city.workers]
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait({stopped, *workers}, return_when=asyncio.FIRST_COMPLETED)
     log.info("stopping: finishing the updates in hand")
-    for transport in transports:
-        transport.stop()
+    for city in cities:
+        for transport in city.transports:
+            transport.stop()
     for task in workers:
         try:
             await asyncio.wait_for(task, 30)
         except Exception as exc:  # noqa: BLE001 - shutting down anyway; say what happened
             log.error("%s ended with %s", task.get_name(), exc)
-    for task in background:
-        task.cancel()
-    for transport in transports:
+    for city in cities:
+        for task in city.background:
+            task.cancel()
+        for task in city.background:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(task, 10)
+    for server in servers.values():
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(transport.shutdown(), 10)
-    lost = await store.close()  # bounded; what it cannot write is kept in the journal, or reported lost
+            await server.stop()
+    lost = 0
+    for city in cities:
+        for transport in city.transports:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(transport.shutdown(), 10)
+        lost += await city.store.close()  # bounded; what it cannot write is kept in the journal, or reported lost
     stopped.cancel()
     return 1 if lost else 0
+
+
+@dataclass
+class City:
+    store: Store
+    transports: list = field(default_factory=list)
+    workers: list[asyncio.Task] = field(default_factory=list)
+    background: list[asyncio.Task] = field(default_factory=list)
+
+
+RELOAD_SIGNAL = "catalogue-reload:"  # sync_state name + municipality: the leader's watcher saw an edit
+
+
+async def _start_city(config: Config, catalogue_dir: Path | None, holder: str,
+                      servers: dict[tuple[str, int], WebhookServer]) -> City:
+    name = config.municipality
+    catalogue_dir = catalogue_dir or config.catalogue
+    engine = build_engine(config, catalogue_dir)
+    store = await open_store(config)
+    runtime = Runtime(config, catalogue_dir, engine, store)
+    city = City(store)
+    senders = {}
+    leader_jobs: list[tuple[str, Callable[[], Awaitable[object]]]] = []
+    if config.telegram.token:
+        from bot.transports.telegram import TelegramTransport
+
+        server = None
+        if config.shared_store and not config.telegram.webhook_url:
+            log.warning("%s: telegram polls on a shared database: run one such process only (Telegram "
+                        "refuses a second poller); replicas need telegram.webhook", name)
+        if config.telegram.webhook_url:
+            where = (config.telegram.webhook_listen, config.telegram.webhook_port)
+            server = servers.setdefault(where, WebhookServer(*where))
+        telegram = TelegramTransport(config.telegram, Service(engine, store, "telegram"), admin=runtime.admin,
+                                     replicas=config.replicas, holder=holder, webhook_server=server)
+        await telegram.start()
+        city.transports.append(telegram)
+        senders["telegram"] = telegram.send_news
+        city.workers.append(asyncio.create_task(telegram.serve(), name=f"telegram:{name}"))
+        log.info("%s: telegram %s as @%s", name, "webhook" if config.telegram.webhook_url else "polling",
+                 telegram.username)
+    if "matrix" in config.platforms:
+        from bot.transports.matrix import MatrixTransport
+
+        # Each city's Matrix device and keys in a folder of its own; Kassel's where they always were.
+        folder = config.data_dir if name == DEFAULT_MUNICIPALITY else config.data_dir / "cities" / name
+        matrix = MatrixTransport(config.matrix, Service(engine, store, "matrix"), store, folder,
+                                 admin=runtime.admin)
+        city.transports.append(matrix)
+        senders["matrix"] = matrix.send_news
+
+        async def sync_matrix() -> None:
+            await matrix.start()
+            await matrix.run()
+
+        if config.shared_store:  # one Matrix sync loop per account among the replicas
+            leader_jobs.append(("matrix", sync_matrix))
+        else:
+            city.workers.append(asyncio.create_task(sync_matrix(), name=f"matrix:{name}"))
+    leader_jobs += [
+        ("news", Broadcaster(store, lambda: engine.catalogue, senders).run),
+        ("purge", partial(purge_periodically, store)),
+    ]
+    if config.shared_store:
+        # The leader watches the files and tells every replica (itself too) to reload.
+        async def signal_reload() -> None:
+            await store.set_sync(RELOAD_SIGNAL + name, str(time.time_ns()), wait_s=5)
+
+        leader_jobs.append(("catalogue-watch", partial(runtime.watch, on_change=signal_reload)))
+        city.background.append(asyncio.create_task(follow_reloads(runtime, RELOAD_SIGNAL + name),
+                                                   name=f"reloads:{name}"))
+        leadership = Leadership(store, holder, config.replicas.lease_s)
+
+        async def lead() -> None:
+            await asyncio.gather(*(job() for _, job in leader_jobs))
+
+        # One lease for the city's leader jobs together: the news go out through the Matrix
+        # account only where its sync loop runs.
+        city.background.append(asyncio.create_task(leadership.run(f"{name}:leader", lead), name=f"leader:{name}"))
+    else:
+        leader_jobs.append(("catalogue-watch", runtime.watch))
+        city.background += [asyncio.create_task(job(), name=f"{job_name}:{name}") for job_name, job in leader_jobs
+                            if job_name != "matrix"]
+    return city
+
+
+async def follow_reloads(runtime: Runtime, name: str, every_s: float = 2.0) -> None:
+    """Reload when the leader says the catalogue changed (replicas: every one reloads itself)."""
+    seen: str | None = None
+    first = True
+    while True:
+        try:
+            now = await runtime.store.get_sync(name)
+            if not first and now != seen:
+                await runtime.reload()
+            seen, first = now, False
+        except Exception as exc:  # noqa: BLE001 - the database is away: ask again
+            log.debug("reload signal not readable (%s)", exc)
+        await asyncio.sleep(every_s)

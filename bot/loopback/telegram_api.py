@@ -59,6 +59,13 @@ class FakeBotApi:
     port: int = 0
     _closing: bool = False
     webhook: dict | None = None
+    # Cleared: sends wait (a replica can be killed while its replies are in flight, not between a
+    # delivered reply and its record). A send whose client is gone when they flow again is not
+    # delivered, as a request that never reached Telegram.
+    flowing: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.flowing.set()
 
     # -- scripting -------------------------------------------------------------------------
     def user(self, uid: int = 1001, lang: str | None = "en", name: str = "Amal") -> dict:
@@ -131,6 +138,10 @@ class FakeBotApi:
             return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
         method = request.match_info["method"]
         params = {k: _decode(v) for k, v in (await request.post()).items()}
+        if method.startswith("send") and not self.flowing.is_set():
+            await self.flowing.wait()
+            if request.transport is None or request.transport.is_closing():
+                return web.Response(status=499)  # the client went away meanwhile: nothing was sent
         call = Call(method, params, time.monotonic())
         self.calls.append(call)
         handler = getattr(self, f"_m_{method}", None)

@@ -81,8 +81,11 @@ class LatinGuess:
         self._vectorizer.stop_words_ = None  # only for inspection, and large
         model = LinearSVC(C=0.5, tol=1e-3).fit(matrix, [lang for _, lang in latin])
         self.languages = tuple(str(c) for c in model.classes_)
-        self._weights = model.coef_.astype(np.float32).T
-        self._bias = model.intercept_.astype(np.float32)
+        coef, bias = model.coef_, model.intercept_
+        if len(self.languages) == 2:  # a binary SVM has one score (for the second class): make it two
+            coef, bias = np.vstack([-coef, coef]), np.concatenate([-bias, bias])
+        self._weights = coef.astype(np.float32).T
+        self._bias = bias.astype(np.float32)
 
     def probabilities(self, text: str) -> dict[str, float]:
         scores = (self._vectorizer.transform([text]) @ self._weights)[0] + self._bias

@@ -27,6 +27,7 @@ metadata = MetaData(naming_convention={
 users = Table(
     "users", metadata,
     Column("key", String(64), primary_key=True),
+    Column("municipality", String(64), nullable=False, server_default="kassel"),  # whose city the row belongs to
     Column("language", String(8)),  # to answer in the language the person chose
     Column("district", String(64)),  # to prefer offers near them, as they asked
     Column("updated_at", DateTime(timezone=True), nullable=False),
@@ -47,6 +48,7 @@ events = Table(
     "events", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("day", Date, nullable=False, index=True),
+    Column("municipality", String(64), nullable=False, server_default="kassel"),  # whose city the row belongs to
     Column("kind", String(16), nullable=False),  # question, feedback, start
     Column("transport", String(16), nullable=False),
     Column("language", String(8)),
@@ -63,6 +65,7 @@ unanswered = Table(
     "unanswered", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("municipality", String(64), nullable=False, server_default="kassel"),  # whose city the row belongs to
     Column("language", String(8)),
     Column("text", Text, nullable=False),
 )
@@ -70,6 +73,7 @@ unanswered = Table(
 # How often each multiplier link was used (counts only).
 referrals = Table(
     "referrals", metadata,
+    Column("municipality", String(64), primary_key=True, server_default="kassel"),
     Column("payload", String(64), primary_key=True),
     Column("known", Boolean, nullable=False),
     Column("count", Integer, nullable=False),
@@ -80,6 +84,7 @@ referrals = Table(
 # News items already fanned out into the outbox, so that each is enqueued once.
 news_enqueued = Table(
     "news_enqueued", metadata,
+    Column("municipality", String(64), primary_key=True, server_default="kassel"),
     Column("news_id", String(64), primary_key=True),
     Column("enqueued_at", DateTime(timezone=True), nullable=False),
 )
@@ -89,6 +94,7 @@ news_enqueued = Table(
 outbox = Table(
     "outbox", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("municipality", String(64), nullable=False, server_default="kassel"),  # whose city the row belongs to
     Column("news_id", String(64), nullable=False),
     Column("user_key", String(64), nullable=False, index=True),
     Column("transport", String(16), nullable=False),
@@ -106,11 +112,23 @@ sync_state = Table(
 )
 
 # Platform updates already answered (Telegram update ids, Matrix event ids), so that an update
-# delivered again after a crash is not answered twice; kept a week. Keyed by transport and id, so
-# that several bot processes sharing the database can use it too.
+# delivered again after a crash is not answered twice; kept a week. Keyed by transport (with the
+# municipality's bot) and id, so that several replicas sharing the database can use it too: a
+# replica claims an update (claimed_by, lease_until) before answering it; answered_at is set once
+# answered. A claim whose lease ran out without an answer may be taken by another replica.
 answered_updates = Table(
     "answered_updates", metadata,
-    Column("transport", String(16), primary_key=True),
+    Column("transport", String(64), primary_key=True),
     Column("update_id", String(255), primary_key=True),
-    Column("answered_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("answered_at", DateTime(timezone=True), index=True),
+    Column("claimed_by", String(64)),  # the replica answering it (host-pid-random), no person's data
+    Column("lease_until", DateTime(timezone=True)),
+)
+
+# Which replica runs a leader job (news, retention, catalogue watcher, Matrix sync) until when.
+leases = Table(
+    "leases", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(64), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
 )

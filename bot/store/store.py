@@ -40,6 +40,7 @@ from bot.store.privacy import Pseudonyms, private_dir, private_file
 from bot.store.schema import (
     answered_updates,
     events,
+    leases,
     news_enqueued,
     outbox,
     referrals,
@@ -58,6 +59,8 @@ MAX_ATTEMPTS = 3  # a change the database refuses this often on its own is dropp
 POSTGRES_TIMEOUTS = {"timeout": 5, "command_timeout": 20}
 ANSWERED_DAYS = 7  # how long answered update ids are kept (Telegram keeps updates for 24 hours)
 ForgetOutcome = Literal["done", "queued", "pending"]
+DEFAULT_MUNICIPALITY = "kassel"  # the city of a single-city deployment and of rows from before 0006
+Claim = Literal["claimed", "answered", "busy"]
 
 
 class StoreError(Exception):
@@ -119,8 +122,14 @@ def _transient(exc: BaseException) -> bool:
 
 class Store:
     def __init__(self, engine: AsyncEngine, pseudonyms: Pseudonyms, retention_days: int = 30,
-                 journal: Journal | None = None, sqlite_path: Path | None = None) -> None:
+                 journal: Journal | None = None, sqlite_path: Path | None = None,
+                 municipality: str = DEFAULT_MUNICIPALITY, shared: bool = False) -> None:
         self.engine = engine
+        # Rows this store writes and reads belong to this city; other cities' rows are not seen.
+        self.municipality = municipality
+        # Other processes write to the same database (replicas): what this one remembers about a
+        # person may be stale, so preferences are read from the database unless a change is queued.
+        self.shared = shared
         self.pseudonyms = pseudonyms
         self.retention_days = retention_days
         self.journal = journal
@@ -145,7 +154,8 @@ class Store:
     # -- life cycle ----------------------------------------------------------------------
     @classmethod
     async def open(cls, url: str, pseudonyms: Pseudonyms, retention_days: int = 30,
-                   connect_args: dict | None = None, journal: Path | None = None) -> Store:
+                   connect_args: dict | None = None, journal: Path | None = None,
+                   municipality: str = DEFAULT_MUNICIPALITY, shared: bool = False) -> Store:
         """Connect and upgrade the schema. A database that does not answer yet is retried in the
         background (the bot answers meanwhile); a malformed URL raises StoreError. With `journal`,
         changes a previous run could not write are queued again first."""
@@ -164,7 +174,8 @@ class Store:
         except (ArgumentError, ImportError, ValueError) as exc:
             raise StoreError(f"cannot use the database URL ({exc}); expected e.g. "
                              "postgresql+asyncpg://user@host:5432/db or sqlite+aiosqlite:///path/file.db") from None
-        store = cls(engine, pseudonyms, retention_days, sqlite_path=sqlite_path)
+        store = cls(engine, pseudonyms, retention_days, sqlite_path=sqlite_path, municipality=municipality,
+                    shared=shared)
         if journal is not None:
             private_dir(journal.parent)
             store.journal = Journal(journal)
@@ -426,10 +437,12 @@ class Store:
             applied = int((await conn.execute(select(sync_state.c.value).where(
                 sync_state.c.name == journal.marker))).scalar() or 0)
         todo = [op for op in batch if not (op.seq and op.seq <= applied)]
-        rows = [op.values for op in todo if op.kind == "event"]
+        # changes journaled before 0006 name no city: they were Kassel's
+        city = {"municipality": DEFAULT_MUNICIPALITY}
+        rows = [city | op.values for op in todo if op.kind == "event"]
         if rows:
             await conn.execute(insert(events), rows)
-        texts = [op.values for op in todo if op.kind == "unanswered"]
+        texts = [city | op.values for op in todo if op.kind == "unanswered"]
         if texts:
             await conn.execute(insert(unanswered), texts)
         for op in todo:
@@ -443,6 +456,10 @@ class Store:
 
     # -- people --------------------------------------------------------------------------
     def key(self, transport: str, platform_id: str | int) -> str:
+        # Another city's bot is another relationship: its own key, preferences and subscriptions.
+        # Kassel's keys stay what they were before there were several cities.
+        if self.municipality != DEFAULT_MUNICIPALITY:
+            transport = f"{transport}@{self.municipality}"
         return self.pseudonyms.key(transport, platform_id)
 
     def _remember(self, key: str, prefs: Prefs) -> None:
@@ -454,10 +471,13 @@ class Store:
             self._cache.popitem(last=False)
 
     async def prefs(self, key: str) -> Prefs:
+        if self.shared and key in self._cache and not any(op.values.get("key", op.values.get("user_key")) == key
+                                                          for op in self._queue):
+            del self._cache[key]  # another replica may have changed it: ask the database
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        if self._known is not None and key not in self._known:
+        if self._known is not None and key not in self._known and not self.shared:
             return Prefs()
         if self._failing:
             return Prefs()  # the database is known to be down: answer now, not after its timeouts
@@ -487,14 +507,16 @@ class Store:
             changes["district"] = district
         prefs = replace(prefs, **changes)
         self._remember(key, prefs)
-        self._enqueue("user", {"key": key, "language": prefs.language, "district": prefs.district})
+        self._enqueue("user", {"key": key, "language": prefs.language, "district": prefs.district,
+                               "municipality": self.municipality})
 
     async def subscribe(self, key: str, topic: str, transport: str, address: str, on: bool = True) -> None:
         prefs = await self.prefs(key)
         topics = prefs.topics | {topic} if on else prefs.topics - {topic}
         self._remember(key, replace(prefs, topics=frozenset(topics)))
         if on:
-            self._enqueue("user", {"key": key, "language": prefs.language, "district": prefs.district})
+            self._enqueue("user", {"key": key, "language": prefs.language, "district": prefs.district,
+                                   "municipality": self.municipality})
             self._enqueue("subscribe", {"user_key": key, "topic": topic, "transport": transport,
                                         "address": self.pseudonyms.seal(address)})
         else:
@@ -528,17 +550,18 @@ class Store:
                offer: str | None = None, answered: bool | None = None, helpful: bool | None = None,
                payload: str | None = None, wait: bool = False) -> asyncio.Future | None:
         return self._enqueue("event", {
-            "day": _now().date(), "kind": kind, "transport": transport, "language": language,
+            "day": _now().date(), "municipality": self.municipality, "kind": kind, "transport": transport, "language": language,
             "topic": topic, "offer": offer, "answered": answered, "helpful": helpful, "payload": payload,
         }, wait=wait)
 
     def keep_unanswered(self, language: str | None, text: str) -> None:
         from bot.store.privacy import scrub
 
-        self._enqueue("unanswered", {"created_at": _now(), "language": language, "text": scrub(text)[:1000]})
+        self._enqueue("unanswered", {"created_at": _now(), "municipality": self.municipality, "language": language, "text": scrub(text)[:1000]})
 
     def count_referral(self, payload: str, known: bool) -> None:
-        self._enqueue("referral", {"payload": payload[:64], "known": known, "day": _now().date()})
+        self._enqueue("referral", {"payload": payload[:64], "known": known, "day": _now().date(),
+                                   "municipality": self.municipality})
 
     async def purge(self, now: datetime | None = None) -> int:
         """Delete kept question texts older than the retention period (and old answered update ids)."""
@@ -549,6 +572,9 @@ class Store:
                 result = await conn.execute(delete(unanswered).where(unanswered.c.created_at < cutoff))
                 await conn.execute(delete(answered_updates).where(
                     answered_updates.c.answered_at < now - timedelta(days=ANSWERED_DAYS)))
+                await conn.execute(delete(answered_updates).where(  # claims never answered (a lost update)
+                    answered_updates.c.answered_at.is_(None),
+                    answered_updates.c.lease_until < now - timedelta(days=ANSWERED_DAYS)))
         except Exception as exc:  # noqa: BLE001 - the retention job tries again later
             self._log_failure("cannot purge old questions", exc)
             return 0
@@ -569,25 +595,104 @@ class Store:
             try:
                 async with self.engine.connect() as conn:
                     found |= set((await conn.execute(select(answered_updates.c.update_id).where(
-                        answered_updates.c.transport == transport,
+                        answered_updates.c.transport == transport, answered_updates.c.answered_at.is_not(None),
                         answered_updates.c.update_id.in_(rest)))).scalars().all())
             except Exception as exc:  # noqa: BLE001 - then only what is in memory counts
                 self._log_failure("cannot read answered updates", exc)
         return found
 
+    async def claim(self, transport: str, update_id: str | int, holder: str, lease_s: float) -> Claim:
+        """Take an update to answer it, in the database, for `lease_s` seconds: "claimed" (answer it,
+        then finish()), "answered" (another replica did), or "busy" (another replica holds it now; if
+        that one dies, its lease runs out and the update may be claimed again)."""
+        now = _now()
+        values = {"transport": transport, "update_id": str(update_id), "claimed_by": holder,
+                  "lease_until": now + timedelta(seconds=lease_s), "answered_at": None}
+        async with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert as dialect_insert
+            else:
+                from sqlalchemy.dialects.sqlite import insert as dialect_insert
+            statement = dialect_insert(answered_updates).values(**values)
+            taken = (await conn.execute(statement.on_conflict_do_update(
+                index_elements=["transport", "update_id"],
+                set_={"claimed_by": holder, "lease_until": values["lease_until"]},
+                where=answered_updates.c.answered_at.is_(None) & (answered_updates.c.lease_until < now),
+            ).returning(answered_updates.c.update_id))).first()
+            if taken:
+                return "claimed"
+            answered_at = (await conn.execute(select(answered_updates.c.answered_at).where(
+                answered_updates.c.transport == transport,
+                answered_updates.c.update_id == str(update_id)))).scalar()
+        return "answered" if answered_at is not None else "busy"
+
+    async def extend(self, transport: str, update_id: str | int, holder: str, lease_s: float) -> bool:
+        """Keep a claim while its answer takes long (a slow send, retries): False if it was lost."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(update(answered_updates).where(
+                answered_updates.c.transport == transport, answered_updates.c.update_id == str(update_id),
+                answered_updates.c.claimed_by == holder, answered_updates.c.answered_at.is_(None),
+            ).values(lease_until=_now() + timedelta(seconds=lease_s)))
+        return bool(result.rowcount)
+
+    async def finish(self, transport: str, update_id: str | int) -> None:
+        """The claimed update is answered: no replica answers it again."""
+        async with self.engine.begin() as conn:
+            await conn.execute(update(answered_updates).where(
+                answered_updates.c.transport == transport, answered_updates.c.update_id == str(update_id)
+            ).values(answered_at=_now(), lease_until=None))
+
+    async def release(self, transport: str, update_id: str | int) -> None:
+        """The claimed update could not be answered now (its reply did not get through): the next
+        delivery of it may be claimed at once, by any replica."""
+        async with self.engine.begin() as conn:
+            await conn.execute(update(answered_updates).where(
+                answered_updates.c.transport == transport, answered_updates.c.update_id == str(update_id),
+                answered_updates.c.answered_at.is_(None)).values(lease_until=_now()))
+
+    # -- leader leases -----------------------------------------------------------------------
+    async def hold_lease(self, name: str, holder: str, ttl_s: float) -> bool:
+        """Take or renew the lease `name` for `ttl_s` seconds; False while another holder's lease runs."""
+        now = _now()
+        until = now + timedelta(seconds=ttl_s)
+        async with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert as dialect_insert
+            else:
+                from sqlalchemy.dialects.sqlite import insert as dialect_insert
+            statement = dialect_insert(leases).values(name=name, holder=holder, expires_at=until)
+            held = (await conn.execute(statement.on_conflict_do_update(
+                index_elements=["name"], set_={"holder": holder, "expires_at": until},
+                where=(leases.c.holder == holder) | (leases.c.expires_at < now),
+            ).returning(leases.c.name))).first()
+        return held is not None
+
+    async def drop_lease(self, name: str, holder: str) -> None:
+        """Give a lease up (a graceful stop): another replica takes over without waiting it out."""
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(leases).where(leases.c.name == name, leases.c.holder == holder))
+
+    async def lease_holder(self, name: str) -> str | None:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(select(leases.c.holder).where(
+                leases.c.name == name, leases.c.expires_at >= _now()))).scalar()
+
     # -- reading figures -----------------------------------------------------------------
     async def event_rows(self, since: date) -> list[Any]:
         async with self.engine.connect() as conn:
-            return list((await conn.execute(select(events).where(events.c.day >= since))).all())
+            return list((await conn.execute(select(events).where(
+                events.c.day >= since, events.c.municipality == self.municipality))).all())
 
     async def unanswered_rows(self) -> list[Any]:
         async with self.engine.connect() as conn:
             return list((await conn.execute(select(unanswered.c.created_at, unanswered.c.language,
-                                                   unanswered.c.text))).all())
+                                                   unanswered.c.text).where(
+                unanswered.c.municipality == self.municipality))).all())
 
     async def referral_rows(self) -> list[Any]:
         async with self.engine.connect() as conn:
-            return list((await conn.execute(select(referrals).order_by(referrals.c.count.desc()))).all())
+            return list((await conn.execute(select(referrals).where(referrals.c.municipality == self.municipality)
+                                            .order_by(referrals.c.count.desc()))).all())
 
     async def count(self, table_name: str) -> int:
         table = {"events": events, "users": users, "subscriptions": subscriptions, "outbox": outbox,
@@ -599,6 +704,7 @@ class Store:
     async def get_sync(self, name: str) -> str | None:
         """The position stored last (a newer one still queued counts); StoreUnavailable when the
         database does not answer, since None would mean "never stored"."""
+        name = self._scoped(name)
         for op in reversed(self._queue):
             if op.kind == "sync" and op.values["name"] == name:
                 return op.values["value"]
@@ -610,29 +716,37 @@ class Store:
 
     async def set_sync(self, name: str, value: str, wait_s: float | None = None) -> bool:
         """Store a position; whether it (and everything accepted before it) is durable within `wait_s`."""
-        self._enqueue("sync", {"name": name, "value": value})
+        self._enqueue("sync", {"name": self._scoped(name), "value": value})
         return await self.durable(wait_s)
+
+    def _scoped(self, name: str) -> str:
+        """Each city's positions (its Matrix account's sync token) apart; Kassel's names unchanged."""
+        return name if self.municipality == DEFAULT_MUNICIPALITY else f"{self.municipality}:{name}"
 
     # -- news outbox -----------------------------------------------------------------------
     async def enqueue_news(self, news_id: str, topic: str) -> int:
         """Fan a news item out to its topic's subscribers, once (atomically with a marker row)."""
         await self.flush()  # subscriptions still queued count too
         async with self.engine.begin() as conn:
-            if (await conn.execute(select(news_enqueued.c.news_id).where(news_enqueued.c.news_id == news_id))).first():
+            city = self.municipality
+            if (await conn.execute(select(news_enqueued.c.news_id).where(
+                    news_enqueued.c.news_id == news_id, news_enqueued.c.municipality == city))).first():
                 return 0
             rows = (await conn.execute(
                 select(subscriptions.c.user_key, subscriptions.c.transport, subscriptions.c.address, users.c.language)
                 .join(users, users.c.key == subscriptions.c.user_key)
-                .where(subscriptions.c.topic == topic))).all()
+                .where(subscriptions.c.topic == topic, users.c.municipality == city))).all()
             if rows:
                 await conn.execute(insert(outbox), [
-                    {"news_id": news_id, "user_key": r.user_key, "transport": r.transport, "address": r.address,
-                     "language": r.language or "de"} for r in rows])
-            await conn.execute(insert(news_enqueued), {"news_id": news_id, "enqueued_at": _now()})
+                    {"news_id": news_id, "municipality": city, "user_key": r.user_key, "transport": r.transport,
+                     "address": r.address, "language": r.language or "de"} for r in rows])
+            await conn.execute(insert(news_enqueued), {"news_id": news_id, "municipality": city,
+                                                       "enqueued_at": _now()})
             return len(rows)
 
     async def outbox_pending(self, limit: int = 100, transports: Iterable[str] | None = None) -> list[OutboxItem]:
-        query = select(outbox).where(outbox.c.sent_at.is_(None)).order_by(outbox.c.id).limit(limit)
+        query = select(outbox).where(outbox.c.sent_at.is_(None), outbox.c.municipality == self.municipality
+                                     ).order_by(outbox.c.id).limit(limit)
         if transports is not None:
             query = query.where(outbox.c.transport.in_(list(transports)))
         async with self.engine.connect() as conn:
@@ -662,7 +776,7 @@ def _upsert(conn: AsyncConnection, table, values: dict, keys: list[str], update_
 
 
 async def _user(conn: AsyncConnection, v: dict) -> None:
-    await _upsert(conn, users, {**v, "updated_at": _now()}, ["key"],
+    await _upsert(conn, users, {"municipality": DEFAULT_MUNICIPALITY, **v, "updated_at": _now()}, ["key"],
                   {"language": v["language"], "district": v["district"], "updated_at": _now()})
 
 
@@ -683,9 +797,10 @@ async def _forget(conn: AsyncConnection, v: dict) -> None:
 
 
 async def _referral(conn: AsyncConnection, v: dict) -> None:
-    await _upsert(conn, referrals, {"payload": v["payload"], "known": v["known"], "count": 1,
+    await _upsert(conn, referrals, {"municipality": v.get("municipality", DEFAULT_MUNICIPALITY),
+                                    "payload": v["payload"], "known": v["known"], "count": 1,
                                     "first_used": v["day"], "last_used": v["day"]},
-                  ["payload"], {"count": referrals.c.count + 1, "last_used": v["day"]})
+                  ["municipality", "payload"], {"count": referrals.c.count + 1, "last_used": v["day"]})
 
 
 async def _sync(conn: AsyncConnection, v: dict) -> None:

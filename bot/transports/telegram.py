@@ -43,13 +43,15 @@ from telegram.ext import (
 )
 
 from bot.cards import SHARE
-from bot.config import TelegramSettings
+from bot.config import DEFAULT_MUNICIPALITY, ReplicaSettings, TelegramSettings
 from bot.i18n import translator
 from bot.languages import LANGUAGES
 from bot.news import PermanentSendError
+from bot.replicas import SharedRateLimiter
 from bot.reply import Incoming, Reply
 from bot.service import Service
 from bot.text import render_html
+from bot.transports.webhook import WebhookServer
 
 log = logging.getLogger(__name__)
 MAX_TEXT = 4096
@@ -120,21 +122,34 @@ def command_menu(lang: str) -> list[BotCommand]:
 
 class TelegramTransport:
     def __init__(self, settings: TelegramSettings, service: Service, admin: AdminAction | None = None,
-                 rate_limit: bool = True, read_timeout: float = 10.0) -> None:
+                 rate_limit: bool = True, read_timeout: float = 10.0, replicas: ReplicaSettings | None = None,
+                 holder: str = "", webhook_server: WebhookServer | None = None) -> None:
         if not settings.token:
             raise ValueError("no Telegram token")
         self.settings = settings
         self.service = service
         self.admin = admin
+        # Replicas: updates are claimed under this replica's name for update_lease_s; sends are
+        # counted in Redis when there is one. One webhook server may serve several cities' bots.
+        self.replicas = replicas or ReplicaSettings()
+        self.holder = holder or "single"
+        self.webhook_server = webhook_server
+        store = service.store
+        # Update ids are per bot: each city's bot has its own.
+        self.bot_name = ("telegram" if store is None or store.municipality == DEFAULT_MUNICIPALITY
+                         else f"telegram@{store.municipality}")
         # A small connection pool, and chats answered at most CONCURRENT at a time: httpx scans
         # its whole pool on every request, so hundreds of idle connections cost more than they give.
         builder: ApplicationBuilder = (
             Application.builder().token(settings.token).base_url(settings.base_url)
             .connection_pool_size(CONCURRENT).pool_timeout(30.0).read_timeout(read_timeout)
         )
-        if not settings.webhook_url:
-            builder = builder.updater(None)  # we poll ourselves (see poll)
-        if rate_limit:
+        builder = builder.updater(None)  # we poll ourselves (see poll), or serve the webhook (see serve)
+        if rate_limit and self.replicas.redis_url:
+            builder = builder.rate_limiter(SharedRateLimiter(self.replicas.redis_url, f"{self.bot_name}:"
+                                                             f"{settings.token.split(':')[0]}",
+                                                             self.replicas.send_per_second))
+        elif rate_limit:
             builder = builder.rate_limiter(AIORateLimiter(max_retries=5))
         self.app: Application = builder.build()
         self.username = ""
@@ -170,21 +185,71 @@ class TelegramTransport:
         await self.app.shutdown()
 
     async def serve(self) -> None:
-        """Webhook mode until stop(): PTB's webhook server checks the secret token on every request."""
+        """Webhook mode until stop(): our endpoint (bot/transports/webhook.py) checks the secret
+        token on every request and answers 200 only once the update is answered."""
         if not self.settings.webhook_url:
             await self.poll()
             return
-        updater = self.app.updater
-        assert updater is not None
-        path = urlsplit(self.settings.webhook_url).path.lstrip("/")
-        await updater.start_webhook(listen=self.settings.webhook_listen, port=self.settings.webhook_port,
-                                    url_path=path, webhook_url=self.settings.webhook_url,
-                                    secret_token=self.settings.webhook_secret,
-                                    allowed_updates=["message", "callback_query"])
+        own = self.webhook_server is None
+        server = self.webhook_server or WebhookServer(self.settings.webhook_listen, self.settings.webhook_port)
+        server.add(urlsplit(self.settings.webhook_url).path, self.settings.webhook_secret, self.handle_webhook)
+        if own:
+            await server.start()
         try:
+            # Every replica sets the same webhook: idempotent, and a new deployment needs no extra step.
+            await deliver(partial(self.app.bot.set_webhook, self.settings.webhook_url,
+                                  secret_token=self.settings.webhook_secret,
+                                  allowed_updates=["message", "callback_query"], max_connections=40))
             await self._stop.wait()
         finally:
-            await updater.stop()
+            if own:
+                await server.stop()
+
+    async def handle_webhook(self, data: dict) -> int:
+        """Answer one update posted to the webhook, once among all replicas; the HTTP status says
+        whether Telegram may forget it (200) or must deliver it again (503)."""
+        update = Update.de_json(data, self.app.bot)
+        store = self.service.store
+        if store is None:
+            await self.app.process_update(update)
+            return 200
+        try:
+            claim = await store.claim(self.bot_name, update.update_id, self.holder, self.replicas.update_lease_s)
+        except Exception as exc:  # noqa: BLE001 - the database does not answer: Telegram tries again
+            log.warning("telegram: cannot claim update %d (%s); it will come again", update.update_id, exc)
+            return 503
+        if claim == "answered":
+            return 200
+        if claim == "busy":  # another replica answers it now; if that one dies, a later delivery claims it
+            return 503
+        self._unfinished.discard(update.update_id)
+        keeping = asyncio.create_task(self._keep_claim(update.update_id))
+        try:
+            await self.app.process_update(update)
+        except BaseException:
+            await store.release(self.bot_name, update.update_id)
+            raise
+        finally:
+            keeping.cancel()
+        if update.update_id in self._unfinished:
+            await store.release(self.bot_name, update.update_id)
+            return 503
+        await store.durable()  # its effects are in the database before the update counts as answered
+        await store.finish(self.bot_name, update.update_id)
+        return 200
+
+    async def _keep_claim(self, update_id: int) -> None:
+        """Renew the claim every third of its lease while the update is being answered: only a
+        replica that died lets its lease run out."""
+        store = self.service.store
+        assert store is not None
+        every = self.replicas.update_lease_s / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await store.extend(self.bot_name, update_id, self.holder, self.replicas.update_lease_s)
+            except Exception as exc:  # noqa: BLE001 - the next renewal may get through
+                log.warning("telegram: cannot renew the claim of update %d (%s)", update_id, exc)
 
     async def poll(self, timeout: int = 30) -> None:
         """Long polling until stop(): fetch a batch, answer it, confirm what is finished by the next offset."""
@@ -235,7 +300,7 @@ class TelegramTransport:
         answered before (a crash, a retry). Returns how many updates from the start of the batch are
         finished and durable, i.e. may be confirmed."""
         store = self.service.store
-        answered = await store.answered("telegram", [u.update_id for u in updates]) if store else set()
+        answered = await store.answered(self.bot_name, [u.update_id for u in updates]) if store else set()
         finished = {u.update_id for u in updates if str(u.update_id) in answered}
         per_chat: dict[int, list[Update]] = defaultdict(list)
         for update in updates:
@@ -250,7 +315,7 @@ class TelegramTransport:
                     if update.update_id in self._unfinished:
                         return  # the chat's later updates wait for this one: their order matters
                     if store:
-                        store.mark_answered("telegram", update.update_id)
+                        store.mark_answered(self.bot_name, update.update_id)
                         await store.durable()  # the mark and the update's effects survive a crash now
                     finished.add(update.update_id)
 
