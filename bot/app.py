@@ -32,7 +32,18 @@ def build_catalogue_and_matcher(folder: Path, config: Config | None = None) -> t
 
 def build_engine(config: Config, catalogue_dir: Path | None = None) -> Engine:
     catalogue, matcher = build_catalogue_and_matcher(catalogue_dir or config.catalogue, config)
-    return Engine(catalogue, matcher, default_language=config.default_language, retention_days=config.retention_days)
+    return Engine(catalogue, matcher, default_language=config.default_language, retention_days=config.retention_days,
+                  desk=build_desk(config))
+
+
+def build_desk(config: Config):
+    """The counsellors' desk when a room is configured and Matrix can reach it (bot/handover)."""
+    from bot.handover.dialogue import Desk
+    from bot.handover.hours import parse_hours
+
+    if not (config.handover.room and "matrix" in config.platforms):
+        return None
+    return Desk(parse_hours(config.handover.hours, config.handover.timezone))
 
 
 async def open_store(config: Config, journal: bool = True) -> Store:
@@ -45,10 +56,19 @@ async def open_store(config: Config, journal: bool = True) -> Store:
                             journal=config.data_dir / JOURNAL_FILE if journal else None)
 
 
-async def purge_periodically(store: Store, every_s: float = 6 * 3600) -> None:
-    """The retention job: delete kept question texts past their time, now and every few hours."""
+async def purge_periodically(store: Store, every_s: float = 6 * 3600, cases=None) -> None:
+    """The retention job: delete kept question texts past their time (and closed counsellor
+    cases, bot/handover), now and every few hours."""
     while True:
         removed = await store.purge()
         if removed:
             log.info("purged %d question text(s) older than %d days", removed, store.retention_days)
+        if cases is not None:
+            try:
+                closed = await cases.purge(store.retention_days)
+            except Exception as exc:  # noqa: BLE001 - the next round tries again
+                log.warning("cannot purge closed cases (%s)", type(exc).__name__)
+            else:
+                if closed:
+                    log.info("purged %d closed case(s) older than %d days", closed, store.retention_days)
         await asyncio.sleep(every_s)

@@ -54,6 +54,15 @@ class MatrixSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class HandoverSettings:
+    """The counsellors' desk (bot/handover): off while `room` is None."""
+
+    room: str | None = None  # the counsellors' Matrix room, an id ("!abc:example.org") or alias ("#beratung:…")
+    hours: tuple[str, ...] = ()  # when counsellors usually answer, e.g. ("Mon-Fri 09:00-16:00",); empty: not said
+    timezone: str = "Europe/Berlin"  # the zone the hours are in
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     catalogue: Path = CATALOGUE_DIR
     data_dir: Path = Path("data")
@@ -67,6 +76,7 @@ class Config:
     retention_days: int = 30
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     matrix: MatrixSettings = field(default_factory=MatrixSettings)
+    handover: HandoverSettings = field(default_factory=HandoverSettings)
     source: Path | None = None
 
     @property
@@ -174,6 +184,12 @@ _SCHEMA: dict[str, Any] = {
         "allowed_servers": _list_of(_is(_text("a server name", r"[^\s/]+")), "server names such as 'example.org'"),
         "admins": _list_of(_is(_MATRIX_USER), "Matrix user ids such as '@editor:example.org'"),
     },
+    "handover": {
+        "room": _text("a Matrix room id or alias such as '#beratung:example.org'", r"[#!][^:\s]+:\S+"),
+        "hours": _list_of(_is(_text("hours", r"(?i)\s*[a-z]{3}(\s*-\s*[a-z]{3})?\s+\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*")),
+                          "hours such as 'Mon-Fri 09:00-16:00'"),
+        "timezone": _text("a time zone such as 'Europe/Berlin'"),
+    },
 }
 
 
@@ -218,6 +234,7 @@ def load_config(path: Path | str | None = None) -> Config:
                           f"'{lang}' (use one of {', '.join(LANGUAGES)})")
     telegram = data.get("telegram") or {}
     matrix = data.get("matrix") or {}
+    handover = _handover(data.get("handover") or LineDict(), source)
     admins = tuple(int(a) for a in telegram.get("admins", []))  # checked above: whole numbers
     return Config(
         catalogue=(base / data["catalogue"]) if "catalogue" in data else CATALOGUE_DIR,
@@ -235,6 +252,7 @@ def load_config(path: Path | str | None = None) -> Config:
             allowed_servers=tuple(str(s) for s in matrix.get("allowed_servers", [])),
             admins=tuple(str(a) for a in matrix.get("admins", [])),
         ),
+        handover=handover,
         source=source,
     )
 
@@ -256,3 +274,16 @@ def _telegram(section: dict, admins: tuple[int, ...], env, source: Path | None) 
         webhook_secret=secret,
         username=(section.get("username") or "").lstrip("@") or None,
     )
+
+
+def _handover(section: dict, source: Path | None) -> HandoverSettings:
+    from bot.handover.hours import HoursError, parse_hours
+
+    settings = HandoverSettings(room=section.get("room"), hours=tuple(section.get("hours", [])),
+                                timezone=section.get("timezone", "Europe/Berlin"))
+    try:
+        parse_hours(settings.hours, settings.timezone)
+    except HoursError as exc:
+        line = section.line_of("hours") if isinstance(section, LineDict) else 0
+        raise ConfigError(f"{source}:{line}: 'handover' {exc}") from None
+    return settings

@@ -34,8 +34,9 @@ class Runtime:
     """What the transports share: the engine (swappable catalogue) and the store."""
 
     def __init__(self, config: Config, catalogue_dir: Path, engine: Engine, store: Store,
-                 build: Build = app.build_catalogue_and_matcher) -> None:
+                 build: Build = app.build_catalogue_and_matcher, cases=None) -> None:
         self.config, self.catalogue_dir, self.engine, self.store = config, catalogue_dir, engine, store
+        self.cases = cases  # the counsellor handover's cases (bot/handover), for stats
         self.build = build
         # The watcher and an admin's /reload may ask at once: one build at a time, each reading
         # the files as they are when it starts.
@@ -105,14 +106,24 @@ class Runtime:
             from bot.stats import collect, render_table
 
             await self.store.flush_within(5)  # the latest figures if the database answers; never hang on it
-            return render_table(await collect(self.store, weeks=4))
+            table = render_table(await collect(self.store, weeks=4))
+            if self.cases is not None:
+                from bot.handover.figures import render
+
+                table += "\n\n" + render(await self.cases.all_cases())
+            return table
         return f"Unknown admin command: {command}"
 
 
 async def run_bots(config: Config, catalogue_dir: Path) -> int:
     engine = build_engine(config, catalogue_dir)
     store = await open_store(config)
-    runtime = Runtime(config, catalogue_dir, engine, store)
+    cases = None
+    if engine.desk is not None:
+        from bot.handover.cases import CaseStore
+
+        cases = CaseStore(store)
+    runtime = Runtime(config, catalogue_dir, engine, store, cases=cases)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -124,7 +135,7 @@ async def run_bots(config: Config, catalogue_dir: Path) -> int:
     if config.telegram.token:
         from bot.transports.telegram import TelegramTransport
 
-        telegram = TelegramTransport(config.telegram, Service(engine, store, "telegram"), admin=runtime.admin)
+        telegram = TelegramTransport(config.telegram, Service(engine, store, "telegram", cases), admin=runtime.admin)
         await telegram.start()
         transports.append(telegram)
         senders["telegram"] = telegram.send_news
@@ -133,17 +144,22 @@ async def run_bots(config: Config, catalogue_dir: Path) -> int:
     if "matrix" in config.platforms:
         from bot.transports.matrix import MatrixTransport
 
-        matrix = MatrixTransport(config.matrix, Service(engine, store, "matrix"), store, config.data_dir,
-                                 admin=runtime.admin)
+        matrix = MatrixTransport(config.matrix, Service(engine, store, "matrix", cases), store, config.data_dir,
+                                 admin=runtime.admin, counsellors_room=config.handover.room, cases=cases)
         await matrix.start()
         transports.append(matrix)
         senders["matrix"] = matrix.send_news
         workers.append(asyncio.create_task(matrix.run(), name="matrix"))
     background = [
         asyncio.create_task(Broadcaster(store, lambda: engine.catalogue, senders).run(), name="news"),
-        asyncio.create_task(purge_periodically(store), name="purge"),
+        asyncio.create_task(purge_periodically(store, cases=cases), name="purge"),
         asyncio.create_task(runtime.watch(), name="catalogue-watch"),
     ]
+    if cases is not None and engine.desk is not None and "matrix" in senders:
+        from bot.handover.relay import Relayer
+
+        relayer = Relayer(cases, lambda: engine.catalogue, matrix, senders, engine.desk)
+        background.append(asyncio.create_task(relayer.run(), name="handover"))
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait({stopped, *workers}, return_when=asyncio.FIRST_COMPLETED)
     log.info("stopping: finishing the updates in hand")
