@@ -39,7 +39,8 @@ class Desk:
     clock: Clock = lambda: datetime.now(UTC)
 
     def button(self, lang: str) -> tuple[Button, ...]:
-        return (Button("🙋 " + translator(lang)("Talk to a person"), OFFER),)
+        _ = translator(lang)
+        return (Button("🙋 " + _("Talk to a person"), OFFER),)
 
     def _when(self, lang: str) -> list[Line]:
         """When counsellors answer; off hours, when to expect it (and that the case is kept)."""
@@ -75,11 +76,13 @@ class Desk:
         return Message(tuple(lines), (self.end_button(lang),))
 
     def end_button(self, lang: str) -> tuple[Button, ...]:
-        return (Button("✖ " + translator(lang)("End the conversation"), STOP),)
+        _ = translator(lang)
+        return (Button("✖ " + _("End the conversation"), STOP),)
 
 
 def declined(lang: str) -> Line:
-    return (plain(translator(lang)("All right: I shared nothing. Ask me again or choose a topic:")),)
+    _ = translator(lang)
+    return (plain(_("All right: I shared nothing. Ask me again or choose a topic:")),)
 
 
 def ended(lang: str, by_counsellor: bool) -> Message:
@@ -90,15 +93,18 @@ def ended(lang: str, by_counsellor: bool) -> Message:
 
 
 def nothing_to_end(lang: str) -> Message:
-    return Message(((plain(translator(lang)("There is no conversation with a counsellor to end.")),),))
+    _ = translator(lang)
+    return Message(((plain(_("There is no conversation with a counsellor to end.")),),))
 
 
 def not_handed_over(lang: str) -> Message:
-    return Message(((plain(translator(lang)("I could not hand over your question just now. Please try again in a few minutes.")),),))
+    _ = translator(lang)
+    return Message(((plain(_("I could not hand over your question just now. Please try again in a few minutes.")),),))
 
 
 def help_line(lang: str) -> Line:
-    return (plain(translator(lang)("Press “Talk to a person” to write with a counsellor of the city; /stop ends it.")),)
+    _ = translator(lang)
+    return (plain(_("Press “Talk to a person” to write with a counsellor of the city; /stop ends it.")),)
 
 
 def from_counsellor(lang: str, text: str, desk: Desk) -> Reply:
