@@ -62,7 +62,7 @@ class Lotse:
         relayer = Relayer(self.cases, lambda: self.catalogue, self.matrix,
                           {"telegram": self.telegram.send_news, "matrix": self.matrix.send_news}, engine.desk)
         self.tasks = [asyncio.create_task(self.matrix.run()), asyncio.create_task(self.telegram.poll(timeout=1))]
-        self.relay = asyncio.create_task(relayer.run(every_s=0.5))
+        self.relay = asyncio.create_task(relayer.run(every_s=0.5, max_backoff_s=2.0))
         return self
 
     async def stop(self) -> None:
@@ -250,3 +250,20 @@ async def test_declined_consent_shares_nothing_and_a_restart_loses_no_message(lo
         assert sum("Nachricht, während" in t for t in found[root]) == 1
     finally:
         await again.stop()
+
+
+async def test_a_synapse_restart_loses_no_message_either_way(lotse, desk, api, synapse):
+    counsellor, account, room = desk
+    bot_id = account["user_id"]
+    await telegram_hands_over(api, 61)
+    (root,) = await threads(counsellor, room, bot_id, 1)
+    synapse.stop()  # the homeserver goes down in the middle of the case
+    try:
+        api.text("Geschrieben, während Synapse neu startet", uid=61, lang="de")
+        await asyncio.sleep(1.0)
+    finally:
+        synapse.start()
+    await counsellor.sync(0)
+    await _wait_thread(counsellor, room, bot_id, root, "während Synapse neu startet", 60)
+    await answer_in_thread(counsellor, room, root, "Antwort nach dem Neustart von Synapse")
+    await api.wait_for(lambda: any("Neustart von Synapse" in t for t in telegram_texts(api, 61)), 60)

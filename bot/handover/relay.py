@@ -100,7 +100,7 @@ class Relayer:
         await self.cases.delivered(relay)
         return True
 
-    async def run(self, every_s: float = 5.0) -> None:
+    async def run(self, every_s: float = 5.0, max_backoff_s: float = 30.0) -> None:
         """Deliver now, then whenever something is stored (and every few seconds: another process
         may have stored it, or the last round failed on the way)."""
         backoff = 1.0
@@ -114,7 +114,7 @@ class Relayer:
             except Exception as exc:  # noqa: BLE001 - Synapse or the database away: try again
                 log.warning("handover: relay paused (%s: %s); retrying in %.0f s", type(exc).__name__, exc, backoff)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
+                backoff = min(backoff * 2, max_backoff_s)
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.cases.changed.wait(), every_s)
