@@ -583,8 +583,10 @@ class Engine:
                                                  (self.desk.end_button(lang),)))
             session.handover = session.handover or handover.Pending(session.question or None, session.topic, ())
             return self._reply(lang, self.desk.offer(lang))
-        if payload == handover.YES and session.handover is not None and not incoming.with_counsellor:
-            pending, session.handover = session.handover, None
+        if payload == handover.YES and not incoming.with_counsellor:
+            # After a restart the offer's context is gone; the consent stands, the question follows.
+            pending = session.handover or handover.Pending(None, None, ())
+            session.handover = None
             effect = HandOver(lang, pending.topic, pending.question, pending.offers)
             # the service answers with the case number once the case is stored (handed_over)
             return self._reply(lang, self.desk.opened(lang, "…", pending.question is not None), effects=(effect,))

@@ -282,3 +282,12 @@ async def test_summary_and_figures(desk_engine, store, catalogue):
     rows = figures(await cases.all_cases(), "topic")
     assert [(r.group, r.opened, r.answered) for r in rows] == [("daycare", 1, 1), ("all", 1, 1)]
     assert rows[0].median_minutes is not None and "median" in render(await cases.all_cases())
+
+
+def test_consent_after_a_restart_still_hands_over_and_asks_for_the_question(catalogue, matcher):
+    fresh = Engine(catalogue, matcher, desk=Desk(WEEKDAYS, clock=lambda: WEDNESDAY_NOON))  # the offer was made before
+    reply = fresh.handle(Incoming(user="r", payload=YES, chosen_language="uk"))
+    (effect,) = reply.effects
+    assert effect.question is None and effect.language == "uk"
+    opened = fresh.handed_over("uk", "ABCDE", with_question=False)
+    assert "ABCDE" in opened.plain() and translator("uk")("Write your question now: it goes to the counsellors.") in opened.plain()
