@@ -291,3 +291,17 @@ def test_consent_after_a_restart_still_hands_over_and_asks_for_the_question(cata
     assert effect.question is None and effect.language == "uk"
     opened = fresh.handed_over("uk", "ABCDE", with_question=False)
     assert "ABCDE" in opened.plain() and translator("uk")("Write your question now: it goes to the counsellors.") in opened.plain()
+
+
+async def test_the_admin_stats_include_the_handover_figures(desk_engine, store, catalogue):
+    from bot.config import Config
+    from bot.runner import Runtime
+
+    cases = CaseStore(store)
+    service = Service(desk_engine, store, "telegram", cases)
+    await service.handle(3, Incoming(user="", payload=OFFER, chosen_language="ar"), address="3")
+    await service.handle(3, Incoming(user="", payload=YES), address="3")
+    runtime = Runtime(Config(), Config().catalogue, desk_engine, store, cases=cases)
+    table = await runtime.admin("stats")
+    handover = table.split("Counsellor handover")[1]
+    assert "\nar " in handover and "median" in handover
