@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.catalogue import Catalogue, load_catalogue
 from bot.config import Config
 from bot.engine import Engine
 from bot.matching import Matcher, load_stopwords
 from bot.store import Pseudonyms, Store, load_secret, sqlite_url
+
+if TYPE_CHECKING:
+    from bot.handover.cases import CaseStore
+    from bot.handover.dialogue import Desk
 
 log = logging.getLogger(__name__)
 JOURNAL_FILE = "journal"
@@ -36,7 +41,7 @@ def build_engine(config: Config, catalogue_dir: Path | None = None) -> Engine:
                   desk=build_desk(config))
 
 
-def build_desk(config: Config):
+def build_desk(config: Config) -> Desk | None:
     """The counsellors' desk when a room is configured and Matrix can reach it (bot/handover)."""
     from bot.handover.dialogue import Desk
     from bot.handover.hours import parse_hours
@@ -56,7 +61,7 @@ async def open_store(config: Config, journal: bool = True) -> Store:
                             journal=config.data_dir / JOURNAL_FILE if journal else None)
 
 
-async def purge_periodically(store: Store, every_s: float = 6 * 3600, cases=None) -> None:
+async def purge_periodically(store: Store, every_s: float = 6 * 3600, cases: CaseStore | None = None) -> None:
     """The retention job: delete kept question texts past their time (and closed counsellor
     cases, bot/handover), now and every few hours."""
     while True:

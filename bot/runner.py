@@ -15,6 +15,7 @@ from bot.app import build_engine, open_store, purge_periodically
 from bot.catalogue import Catalogue, CatalogueError
 from bot.config import Config
 from bot.engine import Engine
+from bot.handover.cases import CaseStore
 from bot.matching import Matcher
 from bot.news import Broadcaster
 from bot.service import Service
@@ -34,7 +35,7 @@ class Runtime:
     """What the transports share: the engine (swappable catalogue) and the store."""
 
     def __init__(self, config: Config, catalogue_dir: Path, engine: Engine, store: Store,
-                 build: Build = app.build_catalogue_and_matcher, cases=None) -> None:
+                 build: Build = app.build_catalogue_and_matcher, cases: CaseStore | None = None) -> None:
         self.config, self.catalogue_dir, self.engine, self.store = config, catalogue_dir, engine, store
         self.cases = cases  # the counsellor handover's cases (bot/handover), for stats
         self.build = build
@@ -118,11 +119,7 @@ class Runtime:
 async def run_bots(config: Config, catalogue_dir: Path) -> int:
     engine = build_engine(config, catalogue_dir)
     store = await open_store(config)
-    cases = None
-    if engine.desk is not None:
-        from bot.handover.cases import CaseStore
-
-        cases = CaseStore(store)
+    cases = CaseStore(store) if engine.desk is not None else None
     runtime = Runtime(config, catalogue_dir, engine, store, cases=cases)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
