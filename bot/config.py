@@ -185,7 +185,7 @@ _SCHEMA: dict[str, Any] = {
         "admins": _list_of(_is(_MATRIX_USER), "Matrix user ids such as '@editor:example.org'"),
     },
     "handover": {
-        "room": _text("a Matrix room id or alias such as '#beratung:example.org'", r"[#!][^:\s]+:\S+"),
+        "room": _text("a Matrix room id or alias such as '#beratung:example.org'", r"[#!]\S+"),
         "hours": _list_of(_is(_text("hours", r"(?i)\s*[a-z]{3}(\s*-\s*[a-z]{3})?\s+\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*")),
                           "hours such as 'Mon-Fri 09:00-16:00'"),
         "timezone": _text("a time zone such as 'Europe/Berlin'"),

@@ -267,3 +267,51 @@ async def test_a_synapse_restart_loses_no_message_either_way(lotse, desk, api, s
     await _wait_thread(counsellor, room, bot_id, root, "während Synapse neu startet", 60)
     await answer_in_thread(counsellor, room, root, "Antwort nach dem Neustart von Synapse")
     await api.wait_for(lambda: any("Neustart von Synapse" in t for t in telegram_texts(api, 61)), 60)
+
+
+async def test_bildungslotse_run_wires_the_handover(synapse, desk, tmp_path):
+    """`bildungslotse run` as deployed: the handover section turns it on; a kill -9 mid-case loses nothing."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.helpers import TEST_SECRET
+
+    counsellor, account, room = desk
+    bot_id = account["user_id"]
+    config = tmp_path / "config.yaml"
+    config.write_text(f"data_dir: {tmp_path / 'data'}\nmatrix:\n  homeserver: {synapse.url}\n  user_id: \"{bot_id}\"\n"
+                      f"handover:\n  room: \"{room}\"\n  hours: ['Mon-Sun 00:00-23:59']\n", encoding="utf-8")
+    env = {**os.environ, "MATRIX_ACCESS_TOKEN": account["access_token"], "BILDUNGSLOTSE_SECRET": TEST_SECRET}
+    env.pop("TELEGRAM_BOT_TOKEN", None)
+    root = Path(__file__).resolve().parents[1]
+
+    def launch() -> subprocess.Popen:
+        log = (tmp_path / "bot.log").open("a")
+        return subprocess.Popen([sys.executable, "-m", "bot", "--config", str(config), "run"], cwd=root, env=env,
+                                stdout=log, stderr=log)
+
+    alice = Person(synapse, unique("newcomer"), tmp_path / "newcomer")
+    await alice.sync(0)
+    process = launch()
+    try:
+        direct = await alice.room_with(bot_id)
+        await alice.wait_replies(direct, bot_id, 1, timeout=90)
+        await alice.say(direct, "Can I talk to a real person, please?")
+        offer = body((await alice.wait_replies(direct, bot_id, 2, timeout=30))[-1])
+        assert said("Talk to a person", offer) or said("Yes, hand over", offer)
+        await alice.say(direct, "1")
+        await alice.wait_replies(direct, bot_id, 3, timeout=30)
+        await alice.say(direct, "My landlord sent me a letter I do not understand")
+        (thread,) = await threads(counsellor, room, bot_id, 2)
+        process.send_signal(signal.SIGKILL)  # down hard in the middle of the case
+        process.wait(10)
+        await answer_in_thread(counsellor, room, thread, "Please send me a photo of the first page.")
+        process = launch()
+        reply = body((await alice.wait_replies(direct, bot_id, 4, timeout=90))[-1])
+        assert "photo of the first page" in reply and said("A counsellor (a person) writes:", reply)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0
+        await alice.close()

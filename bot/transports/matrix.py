@@ -128,6 +128,11 @@ class MatrixTransport:
             if first is not None:
                 await self.store.set_sync("matrix.next_batch", first.next_batch)
                 self._since = first.next_batch
+        else:
+            # A restart: learn the rooms' state (no timeline; the position stays where it is), so
+            # that a message to a room without new events (a counsellor's reply relayed to a
+            # newcomer, news) can be sent at once: nio sends only to rooms it knows.
+            await self._sync_once(timeout=0, since=self._since, history=False, full_state=True)
         log.info("matrix: logged in as %s (device %s)", settings.user_id, device_id)
 
     async def _join_counsellors(self) -> None:
@@ -187,10 +192,12 @@ class MatrixTransport:
         if self.client:
             await self.client.close()
 
-    async def _sync_once(self, timeout: int, since: str | None, history: bool = True) -> SyncResponse | None:
+    async def _sync_once(self, timeout: int, since: str | None, history: bool = True,
+                         full_state: bool = False) -> SyncResponse | None:
         assert self.client is not None
         sync_filter = SYNC_FILTER if history else {**SYNC_FILTER, "room": {"timeline": {"limit": 0}}}
-        response = await self.client.sync(timeout=timeout, sync_filter=sync_filter, since=since, full_state=since is None)
+        response = await self.client.sync(timeout=timeout, sync_filter=sync_filter, since=since,
+                                          full_state=full_state or since is None)
         if isinstance(response, SyncResponse):
             for room_id in response.rooms.invite:
                 await self._accept(room_id)
