@@ -37,7 +37,7 @@ relays = Table(
     "handover_relays", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("case_id", Integer, ForeignKey("handover_cases.id", ondelete="CASCADE"), nullable=False, index=True),
-    Column("direction", String(12), nullable=False),  # to_counsellors, to_newcomer
+    Column("direction", String(16), nullable=False),  # to_counsellors, to_newcomer
     Column("kind", String(12), nullable=False),  # text, closed
     Column("body", LargeBinary),
     Column("source_id", String(255), unique=True),

@@ -42,7 +42,7 @@ def upgrade() -> None:
         "handover_relays",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("case_id", sa.Integer, nullable=False),
-        sa.Column("direction", sa.String(12), nullable=False),
+        sa.Column("direction", sa.String(16), nullable=False),
         sa.Column("kind", sa.String(12), nullable=False),
         sa.Column("body", sa.LargeBinary),
         sa.Column("source_id", sa.String(255)),
