@@ -166,7 +166,7 @@ async def run_bots(config: Config, catalogue_dir: Path) -> int:
         try:
             await asyncio.wait_for(task, 30)
         except Exception as exc:  # noqa: BLE001 - shutting down anyway; say what happened
-            log.error("%s ended with %s", task.get_name(), exc)
+            log.error("%s ended with %s", task.get_name(), exc, exc_info=exc)
     for task in background:
         task.cancel()
     for transport in transports:

@@ -311,6 +311,10 @@ async def test_bildungslotse_run_wires_the_handover(synapse, desk, tmp_path):
         process = launch()
         reply = body((await alice.wait_replies(direct, bot_id, 4, timeout=90))[-1])
         assert "photo of the first page" in reply and said("A counsellor (a person) writes:", reply)
+        await alice.say(direct, "!lotse stop")  # the newcomer on Matrix ends it
+        ended = body((await alice.wait_replies(direct, bot_id, 5, timeout=30))[-1])
+        assert said("The conversation with the counsellor has ended. You can ask me again at any time.", ended)
+        await _wait_thread(counsellor, room, bot_id, thread, "Die Person hat das Gespräch beendet")
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(60) == 0

@@ -36,6 +36,7 @@ from nio import (
     WhoamiResponse,
 )
 from nio.api import MessageDirection
+from nio.exceptions import EncryptionError
 
 from bot.cards import SHARE
 from bot.config import MatrixSettings
@@ -293,10 +294,14 @@ class MatrixTransport:
                 break
             start = page.end
         fetched.reverse()
-        for event in fetched:
+        for index, event in enumerate(fetched):
             if isinstance(event, MegolmEvent):
-                decrypted = self.client.decrypt_event(event)
-                fetched[fetched.index(event)] = decrypted if not isinstance(decrypted, Exception) else event
+                event.room_id = event.room_id or room_id  # /messages leaves it out; decryption needs it
+                try:
+                    decrypted = self.client.decrypt_event(event)
+                except EncryptionError:
+                    continue  # no key (yet): handled as undecryptable, like one from a sync
+                fetched[index] = decrypted if not isinstance(decrypted, Exception) else event
         return fetched
 
     async def _room(self, room: MatrixRoom, events: list) -> None:
@@ -361,7 +366,11 @@ class MatrixTransport:
         assert self.client is not None
         still = []
         for since, room, event in self._waiting:
-            decrypted = self.client.decrypt_event(event)
+            event.room_id = event.room_id or room.room_id  # decryption needs it; not every event carries it
+            try:
+                decrypted = self.client.decrypt_event(event)
+            except EncryptionError:
+                decrypted = None  # no key yet
             if isinstance(decrypted, RoomMessageText):
                 await self._guarded(self._answer(room, event.event_id, decrypted.sender, decrypted.body,
                                                  decrypted.source))
