@@ -606,5 +606,5 @@ class Engine:
 
     def _end_handover(self, lang: str, incoming: Incoming) -> Reply:
         if not (self.desk and incoming.with_counsellor):
-            return self._reply(lang, handover.nothing_to_end(lang), )
+            return self._reply(lang, handover.nothing_to_end(lang))
         return self._reply(lang, handover.ended(lang, by_counsellor=False), effects=(EndHandover(),))
