@@ -317,3 +317,20 @@ async def test_the_admin_stats_include_the_handover_figures(desk_engine, store, 
     table = await runtime.admin("stats")
     handover = table.split("Counsellor handover")[1]
     assert "\nar " in handover and "median" in handover
+
+
+def test_the_stats_command_prints_the_handover_figures(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.helpers import TEST_SECRET
+
+    config = tmp_path / "config.yaml"
+    config.write_text(f"data_dir: {tmp_path / 'data'}\nhandover:\n  room: '#beratung:example.org'\n", encoding="utf-8")
+    env = {**os.environ, "BILDUNGSLOTSE_SECRET": TEST_SECRET}
+    result = subprocess.run([sys.executable, "-m", "bot", "--config", str(config), "stats"], capture_output=True,
+                            text=True, cwd=Path(__file__).resolve().parents[1], env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "Counsellor handover" in result.stdout and "median min to 1st answer" in result.stdout
