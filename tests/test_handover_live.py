@@ -319,3 +319,23 @@ async def test_bildungslotse_run_wires_the_handover(synapse, desk, tmp_path):
         process.send_signal(signal.SIGTERM)
         assert process.wait(60) == 0
         await alice.close()
+
+
+async def test_a_counsellors_reply_waits_out_a_locked_database(lotse, desk, api):
+    import sqlite3
+
+    counsellor, account, room = desk
+    await telegram_hands_over(api, 71)
+    (root,) = await threads(counsellor, room, account["user_id"], 1)
+    blocker = sqlite3.connect(lotse.directory / "bot.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # the database takes no writes for longer than the store waits
+    try:
+        await answer_in_thread(counsellor, room, root, "Antwort, während die Datenbank gesperrt ist")
+        await asyncio.sleep(7.0)
+        assert not any("gesperrt" in t for t in telegram_texts(api, 71))
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    await api.wait_for(lambda: any("gesperrt" in t for t in telegram_texts(api, 71)), 40)
+    await asyncio.sleep(1.0)
+    assert sum("gesperrt" in t for t in telegram_texts(api, 71)) == 1

@@ -37,6 +37,7 @@ from nio import (
 )
 from nio.api import MessageDirection
 from nio.exceptions import EncryptionError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.cards import SHARE
 from bot.config import MatrixSettings
@@ -329,7 +330,10 @@ class MatrixTransport:
     async def _answer(self, room: MatrixRoom, event_id: str, sender: str, body: str, source: dict) -> None:
         """Answer a message; once the reply got through, remember the event as answered, durably."""
         if room.room_id == self._counsellors:
-            await self._from_counsellor(room, event_id, body, source)
+            try:
+                await self._from_counsellor(room, event_id, body, source)
+            except (SQLAlchemyError, OSError) as exc:  # the batch is handled again: no reply is lost
+                raise SendFailed(f"a counsellor's message is not stored yet ({type(exc).__name__})") from exc
             self.store.mark_answered("matrix", event_id)
             await self.store.durable()
             return
