@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.catalogue import Catalogue, load_catalogue
 from bot.config import DEFAULT_MUNICIPALITY, Config
 from bot.engine import Engine
 from bot.matching import Matcher, load_stopwords
 from bot.store import Pseudonyms, Store, load_secret, sqlite_url
+
+if TYPE_CHECKING:
+    from bot.handover.cases import CaseStore
+    from bot.handover.dialogue import Desk
 
 log = logging.getLogger(__name__)
 JOURNAL_FILE = "journal"
@@ -32,7 +37,18 @@ def build_catalogue_and_matcher(folder: Path, config: Config | None = None) -> t
 
 def build_engine(config: Config, catalogue_dir: Path | None = None) -> Engine:
     catalogue, matcher = build_catalogue_and_matcher(catalogue_dir or config.catalogue, config)
-    return Engine(catalogue, matcher, default_language=config.default_language, retention_days=config.retention_days)
+    return Engine(catalogue, matcher, default_language=config.default_language, retention_days=config.retention_days,
+                  desk=build_desk(config))
+
+
+def build_desk(config: Config) -> Desk | None:
+    """The counsellors' desk when a room is configured and Matrix can reach it (bot/handover)."""
+    from bot.handover.dialogue import Desk
+    from bot.handover.hours import parse_hours
+
+    if not (config.handover.room and "matrix" in config.platforms):
+        return None
+    return Desk(parse_hours(config.handover.hours, config.handover.timezone))
 
 
 async def open_store(config: Config, journal: bool = True) -> Store:
@@ -49,10 +65,19 @@ async def open_store(config: Config, journal: bool = True) -> Store:
                             municipality=config.municipality, shared=config.shared_store)
 
 
-async def purge_periodically(store: Store, every_s: float = 6 * 3600) -> None:
-    """The retention job: delete kept question texts past their time, now and every few hours."""
+async def purge_periodically(store: Store, every_s: float = 6 * 3600, cases: CaseStore | None = None) -> None:
+    """The retention job: delete kept question texts past their time (and closed counsellor
+    cases, bot/handover), now and every few hours."""
     while True:
         removed = await store.purge()
         if removed:
             log.info("purged %d question text(s) older than %d days", removed, store.retention_days)
+        if cases is not None:
+            try:
+                closed = await cases.purge(store.retention_days)
+            except Exception as exc:  # noqa: BLE001 - the next round tries again
+                log.warning("cannot purge closed cases (%s)", type(exc).__name__)
+            else:
+                if closed:
+                    log.info("purged %d closed case(s) older than %d days", closed, store.retention_days)
         await asyncio.sleep(every_s)

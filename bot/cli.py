@@ -347,11 +347,20 @@ async def _stats(config: Config, catalogue: Path, args: argparse.Namespace) -> i
 
     matcher = build_engine(config, catalogue).matcher
     store = await open_store(config, journal=False)
+    cases = []
     try:
         figures = await collect(store, weeks=max(1, args.weeks), matcher=matcher)
+        if config.handover.room:  # the counsellor handover's figures (bot/handover)
+            from bot.handover.cases import CaseStore
+
+            cases = await CaseStore(store).all_cases()
     finally:
         await store.close()
     print(render_csv(figures) if args.csv else render_table(figures), end="" if args.csv else "\n")
+    if config.handover.room and not args.csv:
+        from bot.handover.figures import render
+
+        print("\n" + render(cases))
     if args.png:
         render_png(figures, Path(args.png))
         print(f"chart written to {args.png}", file=sys.stderr)

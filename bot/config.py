@@ -66,6 +66,15 @@ class ReplicaSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class HandoverSettings:
+    """The counsellors' desk (bot/handover): off while `room` is None."""
+
+    room: str | None = None  # the counsellors' Matrix room, an id ("!abc:example.org") or alias ("#beratung:…")
+    hours: tuple[str, ...] = ()  # when counsellors usually answer, e.g. ("Mon-Fri 09:00-16:00",); empty: not said
+    timezone: str = "Europe/Berlin"  # the zone the hours are in
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     catalogue: Path = CATALOGUE_DIR
     data_dir: Path = Path("data")
@@ -79,6 +88,7 @@ class Config:
     retention_days: int = 30
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     matrix: MatrixSettings = field(default_factory=MatrixSettings)
+    handover: HandoverSettings = field(default_factory=HandoverSettings)
     source: Path | None = None
     # The city these settings serve (its rows in the store carry this name), and further cities
     # served by the same deployment, each with the settings of this one but its own catalogue,
@@ -228,6 +238,12 @@ _SCHEMA: dict[str, Any] = {
     "replicas": {"lease_seconds": _positive("a number of seconds", 600),
                  "update_lease_seconds": _positive("a number of seconds", 3600),
                  "send_per_second": _positive("a number of messages", 10_000)},
+    "handover": {
+        "room": _text("a Matrix room id or alias such as '#beratung:example.org'", r"[#!]\S+"),
+        "hours": _list_of(_is(_text("hours", r"(?i)\s*[a-z]{3}(\s*-\s*[a-z]{3})?\s+\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*")),
+                          "hours such as 'Mon-Fri 09:00-16:00'"),
+        "timezone": _text("a time zone such as 'Europe/Berlin'"),
+    },
 }
 # A further municipality: its catalogue and language, its bots and admins; the rest is shared.
 _CITY_SCHEMA: dict[str, Any] = {
@@ -235,6 +251,7 @@ _CITY_SCHEMA: dict[str, Any] = {
     "matching": _SCHEMA["matching"],
     "telegram": {**_SCHEMA["telegram"], "token_env": _ENV_NAME, "secret_env": _ENV_NAME},
     "matrix": {**_SCHEMA["matrix"], "token_env": _ENV_NAME, "password_env": _ENV_NAME},
+    "handover": _SCHEMA["handover"],  # each city's own counsellors; unset: the first city's
 }
 
 
@@ -279,6 +296,7 @@ def load_config(path: Path | str | None = None) -> Config:
                           f"'{lang}' (use one of {', '.join(LANGUAGES)})")
     telegram = data.get("telegram") or {}
     matrix = data.get("matrix") or {}
+    handover = _handover(data.get("handover") or LineDict(), source)
     admins = tuple(int(a) for a in telegram.get("admins", []))  # checked above: whole numbers
     replicas = data.get("replicas") or {}
     config = Config(
@@ -297,6 +315,7 @@ def load_config(path: Path | str | None = None) -> Config:
             allowed_servers=tuple(str(s) for s in matrix.get("allowed_servers", [])),
             admins=tuple(str(a) for a in matrix.get("admins", [])),
         ),
+        handover=handover,
         source=source,
         municipality=data.get("municipality", DEFAULT_MUNICIPALITY),
         replicas=ReplicaSettings(
@@ -352,6 +371,7 @@ def _city(shared: Config, name: str, data: LineDict, base: Path, env, source: Pa
             allowed_servers=tuple(str(s) for s in matrix.get("allowed_servers", [])),
             admins=tuple(str(a) for a in matrix.get("admins", [])),
         ),
+        handover=_handover(data["handover"], source) if "handover" in data else shared.handover,
         municipalities=(),
     )
 
@@ -373,3 +393,16 @@ def _telegram(section: dict, admins: tuple[int, ...], env, source: Path | None) 
         webhook_secret=secret,
         username=(section.get("username") or "").lstrip("@") or None,
     )
+
+
+def _handover(section: dict, source: Path | None) -> HandoverSettings:
+    from bot.handover.hours import HoursError, parse_hours
+
+    settings = HandoverSettings(room=section.get("room"), hours=tuple(section.get("hours", [])),
+                                timezone=section.get("timezone", "Europe/Berlin"))
+    try:
+        parse_hours(settings.hours, settings.timezone)
+    except HoursError as exc:
+        line = section.line_of("hours") if isinstance(section, LineDict) else 0
+        raise ConfigError(f"{source}:{line}: 'handover' {exc}") from None
+    return settings

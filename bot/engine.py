@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 
 from bot import cards, clarify, firststeps
 from bot.catalogue import Catalogue
+from bot.handover import dialogue as handover
+from bot.handover.detect import asks_for_person
 from bot.i18n import translator
 from bot.languages import DEFAULT_LANGUAGE, LANGUAGES, is_rtl, native_name, normalise_code
 from bot.matching import Matcher, Result
@@ -21,14 +23,17 @@ from bot.matching.detect import same_script
 from bot.reply import (
     Asked,
     Button,
+    EndHandover,
     Feedback,
     Forget,
+    HandOver,
     Incoming,
     Message,
     Referred,
     Reply,
     SetPreference,
     Subscribe,
+    ToCounsellor,
 )
 from bot.text import Line, Span, bold, plain
 
@@ -54,6 +59,9 @@ class Session:
     ages: tuple[float, ...] = ()  # ages the last question stated (a card says whether they fit)
     pending: str | None = None  # the kind of the question asked back ("who", "age", "topic")
     steps: firststeps.Answers | None = None  # answers to the first-steps questions so far
+    question: str = ""  # the last question, shared with a counsellor only if the person agrees
+    topic: str | None = None  # the topic decided for it
+    handover: handover.Pending | None = None  # a counsellor offered, consent not yet given
 
 
 @dataclass(slots=True)
@@ -94,12 +102,14 @@ def _has_words(text: str) -> bool:
 
 class Engine:
     def __init__(self, catalogue: Catalogue, matcher: Matcher, sessions: Sessions | None = None,
-                 default_language: str = DEFAULT_LANGUAGE, retention_days: int = 30) -> None:
+                 default_language: str = DEFAULT_LANGUAGE, retention_days: int = 30,
+                 desk: handover.Desk | None = None) -> None:
         self.catalogue = catalogue
         self.matcher = matcher
         self.sessions = sessions or Sessions()
         self.default_language = default_language
         self.retention_days = retention_days
+        self.desk = desk  # the counsellors' desk (bot/handover); None: no handover offered
 
     def swap(self, catalogue: Catalogue, matcher: Matcher) -> None:
         """Serve a new catalogue from the next message on (a reload). Sessions keep only offer
@@ -114,6 +124,8 @@ class Engine:
         if incoming.payload is not None:
             return self._button(session, incoming, incoming.payload)
         text = clean(incoming.text or "")
+        if incoming.with_counsellor and self.desk and _has_words(text) and not text.startswith("/"):
+            return self._reply(self._language(session, incoming), effects=(ToCounsellor(text),))
         if text.startswith("/"):
             command, _, argument = text[1:].partition(" ")
             return self._command(session, incoming, command.split("@")[0].lower(), argument.strip())
@@ -153,6 +165,8 @@ class Engine:
             return self._district_picker(lang)
         if command in ("privacy", "datenschutz"):
             return self._privacy(lang)
+        if command in ("stop", "end"):
+            return self._end_handover(lang, incoming)
         if command in ("forget", "delete"):
             self.sessions.forget(incoming.user)
             return replace(self.forget_reply(lang, "done"), effects=(Forget(),))
@@ -202,9 +216,12 @@ class Engine:
             if ident in self.catalogue.offers:
                 _ = translator(lang)
                 effect = Feedback(ident, self.catalogue.offers[ident].topic, value == "1", lang)
-                return self._reply(lang, Message(((plain(_("Thank you for your feedback!")),),)), effects=(effect,))
+                person = self._person_button(session, lang, self.catalogue.offers[ident].topic) if value != "1" else ()
+                return self._reply(lang, Message(((plain(_("Thank you for your feedback!")),),), person), effects=(effect,))
         if kind == "menu":
             return self._topics(lang) if rest == "topics" else self._language_picker(lang)
+        if kind == "hv" and self.desk:
+            return self._handover_button(session, incoming, lang, payload)
         _ = translator(lang)
         return self._reply(lang, Message(((plain(_("This button is no longer valid. Please ask your question again.")),),),
                                          cards.topic_buttons(self.catalogue, lang)))
@@ -264,7 +281,11 @@ class Engine:
             (plain(_("Choose a topic to see all its offers, or change the language.")),),
             (plain(_("Commands: /topics, /language, /district (offers near you), /privacy (what I keep), /forget (delete it).")),),
         ]
-        buttons = (*self._first_steps_button(_), *cards.topic_buttons(self.catalogue, lang), (cards.language_button(_),))
+        person: tuple[tuple[Button, ...], ...] = ()
+        if self.desk:
+            lines.append(handover.help_line(lang))
+            person = (self.desk.button(lang),)
+        buttons = (*self._first_steps_button(_), *cards.topic_buttons(self.catalogue, lang), (cards.language_button(_),), *person)
         return self._reply(lang, Message(tuple(lines), buttons))
 
     def _language_picker(self, lang: str) -> Reply:
@@ -322,6 +343,7 @@ class Engine:
             (bold(_("What I keep about you")),),
             (plain("• " + _("The language you chose, the part of the city you told me and the topics you get news about, under a code that contains neither your name nor your account. I keep them until you delete them.")),),
             (plain("• " + _("To send you news, the address of this chat, encrypted, for as long as you get news.")),),
+            *([(plain("• " + _("When you talk to a counsellor: your question, your language and your messages, and the address of this chat, encrypted, until {days} days after the conversation ended.").format(days=self.retention_days)),)] if self.desk else []),
             (plain("• " + _("Questions I could not answer, without phone numbers, e-mail addresses or long numbers, for {days} days, so that editors can add what is missing.").format(days=self.retention_days)),),
             (plain("• " + _("Anonymous figures for the city's education monitoring: the day, the language and the topic of a question, whether an offer fitted, and your feedback. They contain nothing about you.")),),
             (plain(_("Send /forget to delete everything I keep about you at once.")),),
@@ -412,6 +434,10 @@ class Engine:
         near = (incoming.district,) if incoming.district else ()
         result = self.matcher.match(text, session.chosen, districts=near)
         lang = self._language(session, incoming, result)
+        if self.desk and asks_for_person(text):  # "can I talk to a real person?": offer one, share nothing yet
+            session.handover = handover.Pending(session.question or None, session.topic, session.results[:3])
+            return replace(self._reply(lang, self.desk.offer(lang)), answered=None)
+        session.question, session.topic = text, result.category
         if not result.fits:
             reply = self._nothing_fits(session, lang, result)
             return replace(reply, effects=(Asked(lang, None, None, False, text),))
@@ -536,6 +562,49 @@ class Engine:
             (plain(_("The free migration counselling can help you with any question:")),),
         ]
         rows = [(cards.offer_button(self.catalogue, ident, lang),) for ident in self.catalogue.fallback_offers[:2]]
+        rows.extend(self._person_button(session, lang, None))
         lines.append((plain(_("Or choose a topic:")),))
         return Reply(lang, is_rtl(lang), (Message(tuple(lines), (*rows, *cards.topic_buttons(self.catalogue, lang))),),
                      category=None, matches=result.matches, answered=False, version=self.catalogue.version)
+
+    # -- a person when the bot is not enough (bot/handover) ----------------------------------
+    def _person_button(self, session: Session, lang: str, topic: str | None) -> tuple[tuple[Button, ...], ...]:
+        """"Talk to a person" under an answer that did not help; what it would share is noted."""
+        if not self.desk:
+            return ()
+        session.handover = handover.Pending(session.question or None, topic or session.topic, session.results[:3])
+        return (self.desk.button(lang),)
+
+    def _handover_button(self, session: Session, incoming: Incoming, lang: str, payload: str) -> Reply:
+        assert self.desk is not None
+        if payload == handover.OFFER:
+            if incoming.with_counsellor:
+                return self._reply(lang, Message(((plain(translator(lang)("This button is no longer valid. Please ask your question again.")),),),
+                                                 (self.desk.end_button(lang),)))
+            session.handover = session.handover or handover.Pending(session.question or None, session.topic, ())
+            return self._reply(lang, self.desk.offer(lang))
+        if payload == handover.YES and not incoming.with_counsellor:
+            # After a restart the offer's context is gone; the consent stands, the question follows.
+            pending = session.handover or handover.Pending(None, None, ())
+            session.handover = None
+            effect = HandOver(lang, pending.topic, pending.question, pending.offers)
+            # the service answers with the case number once the case is stored (handed_over)
+            return self._reply(lang, self.desk.opened(lang, "…", pending.question is not None), effects=(effect,))
+        if payload == handover.NO:
+            session.handover = None
+            return self._reply(lang, Message((handover.declined(lang),), cards.topic_buttons(self.catalogue, lang)))
+        if payload == handover.STOP:
+            return self._end_handover(lang, incoming)
+        return self._stale(lang)
+
+    def handed_over(self, lang: str, number: str | None, with_question: bool) -> Reply:
+        """What the newcomer reads once the case is stored (number) or could not be (None)."""
+        assert self.desk is not None
+        if number is None:
+            return self._reply(lang, handover.not_handed_over(lang))
+        return self._reply(lang, self.desk.opened(lang, number, with_question))
+
+    def _end_handover(self, lang: str, incoming: Incoming) -> Reply:
+        if not (self.desk and incoming.with_counsellor):
+            return self._reply(lang, handover.nothing_to_end(lang))
+        return self._reply(lang, handover.ended(lang, by_counsellor=False), effects=(EndHandover(),))

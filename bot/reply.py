@@ -18,6 +18,7 @@ class Incoming:
     chosen_language: str | None = None  # chosen earlier (stored) or outside the chat (ask --lang)
     district: str | None = None  # the district the person told us, if any
     topics: frozenset[str] = frozenset()  # topics the person receives news about
+    with_counsellor: bool = False  # the person has a case open with the counsellors (bot/handover)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,27 @@ class Referred:
     language: str
 
 
-Effect = SetPreference | Subscribe | Forget | Asked | Feedback | Referred
+# The counsellor handover (bot/handover): the newcomer consented to share the question (and its
+# language and topic, and the offers already suggested); a message for the counsellor; the end.
+@dataclass(frozen=True, slots=True)
+class HandOver:
+    language: str
+    topic: str | None
+    question: str | None
+    offers: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ToCounsellor:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndHandover:
+    pass
+
+
+Effect = SetPreference | Subscribe | Forget | Asked | Feedback | Referred | HandOver | ToCounsellor | EndHandover
 
 
 @dataclass(frozen=True, slots=True)

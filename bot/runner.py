@@ -18,6 +18,7 @@ from bot.app import build_engine, open_store, purge_periodically
 from bot.catalogue import Catalogue, CatalogueError
 from bot.config import DEFAULT_MUNICIPALITY, Config
 from bot.engine import Engine
+from bot.handover.cases import CaseStore
 from bot.matching import Matcher
 from bot.news import Broadcaster
 from bot.replicas import Leadership, replica_id
@@ -39,8 +40,9 @@ class Runtime:
     """What the transports share: the engine (swappable catalogue) and the store."""
 
     def __init__(self, config: Config, catalogue_dir: Path, engine: Engine, store: Store,
-                 build: Build = app.build_catalogue_and_matcher) -> None:
+                 build: Build = app.build_catalogue_and_matcher, cases: CaseStore | None = None) -> None:
         self.config, self.catalogue_dir, self.engine, self.store = config, catalogue_dir, engine, store
+        self.cases = cases  # the counsellor handover's cases (bot/handover), for stats
         self.build = build
         # The watcher and an admin's /reload may ask at once: one build at a time, each reading
         # the files as they are when it starts.
@@ -110,7 +112,12 @@ class Runtime:
             from bot.stats import collect, render_table
 
             await self.store.flush_within(5)  # the latest figures if the database answers; never hang on it
-            return render_table(await collect(self.store, weeks=4))
+            table = render_table(await collect(self.store, weeks=4))
+            if self.cases is not None:
+                from bot.handover.figures import render
+
+                table += "\n\n" + render(await self.cases.all_cases())
+            return table
         return f"Unknown admin command: {command}"
 
 
@@ -140,7 +147,7 @@ async def run_bots(config: Config, catalogue_dir: Path | None = None) -> int:
         try:
             await asyncio.wait_for(task, 30)
         except Exception as exc:  # noqa: BLE001 - shutting down anyway; say what happened
-            log.error("%s ended with %s", task.get_name(), exc)
+            log.error("%s ended with %s", task.get_name(), exc, exc_info=exc)
     for city in cities:
         for task in city.background:
             task.cancel()
@@ -177,7 +184,8 @@ async def _start_city(config: Config, catalogue_dir: Path | None, holder: str,
     catalogue_dir = catalogue_dir or config.catalogue
     engine = build_engine(config, catalogue_dir)
     store = await open_store(config)
-    runtime = Runtime(config, catalogue_dir, engine, store)
+    cases = CaseStore(store) if engine.desk is not None else None
+    runtime = Runtime(config, catalogue_dir, engine, store, cases=cases)
     city = City(store)
     senders = {}
     leader_jobs: list[tuple[str, Callable[[], Awaitable[object]]]] = []
@@ -191,7 +199,7 @@ async def _start_city(config: Config, catalogue_dir: Path | None, holder: str,
         if config.telegram.webhook_url:
             where = (config.telegram.webhook_listen, config.telegram.webhook_port)
             server = servers.setdefault(where, WebhookServer(*where))
-        telegram = TelegramTransport(config.telegram, Service(engine, store, "telegram"), admin=runtime.admin,
+        telegram = TelegramTransport(config.telegram, Service(engine, store, "telegram", cases), admin=runtime.admin,
                                      replicas=config.replicas, holder=holder, webhook_server=server)
         await telegram.start()
         city.transports.append(telegram)
@@ -204,13 +212,16 @@ async def _start_city(config: Config, catalogue_dir: Path | None, holder: str,
 
         # Each city's Matrix device and keys in a folder of its own; Kassel's where they always were.
         folder = config.data_dir if name == DEFAULT_MUNICIPALITY else config.data_dir / "cities" / name
-        matrix = MatrixTransport(config.matrix, Service(engine, store, "matrix"), store, folder,
-                                 admin=runtime.admin)
+        matrix = MatrixTransport(config.matrix, Service(engine, store, "matrix", cases), store, folder,
+                                 admin=runtime.admin, counsellors_room=config.handover.room, cases=cases)
         city.transports.append(matrix)
         senders["matrix"] = matrix.send_news
 
+        matrix_started = asyncio.Event()
+
         async def sync_matrix() -> None:
             await matrix.start()
+            matrix_started.set()
             await matrix.run()
 
         if config.shared_store:  # one Matrix sync loop per account among the replicas
@@ -219,8 +230,19 @@ async def _start_city(config: Config, catalogue_dir: Path | None, holder: str,
             city.workers.append(asyncio.create_task(sync_matrix(), name=f"matrix:{name}"))
     leader_jobs += [
         ("news", Broadcaster(store, lambda: engine.catalogue, senders).run),
-        ("purge", partial(purge_periodically, store)),
+        ("purge", partial(purge_periodically, store, cases=cases)),
     ]
+    if cases is not None and engine.desk is not None and "matrix" in senders:
+        from bot.handover.relay import Relayer
+
+        # The counsellors' room is posted to by one replica: the one whose Matrix sync runs.
+        relayer = Relayer(cases, lambda: engine.catalogue, matrix, senders, engine.desk)
+
+        async def relay() -> None:
+            await matrix_started.wait()  # the room is posted to once the bot's account is in
+            await relayer.run()
+
+        leader_jobs.append(("handover", relay))
     if config.shared_store:
         # The leader watches the files and tells every replica (itself too) to reload.
         async def signal_reload() -> None:

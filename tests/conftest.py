@@ -47,3 +47,13 @@ def catalogue_copy(tmp_path: Path) -> Path:
     target = tmp_path / "kassel"
     shutil.copytree(DEFAULT_CATALOGUE, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def synapse(tmp_path_factory):
+    """One real Synapse on loopback for the whole session (test_matrix, test_handover_live)."""
+    from bot.loopback.synapse import Synapse
+
+    server = Synapse(tmp_path_factory.mktemp("synapse")).start()
+    yield server
+    server.remove()

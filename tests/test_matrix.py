@@ -29,13 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(not available(), reason="Synapse (matrix-synapse, in the test extras) is not installed")
 
 
-@pytest.fixture(scope="session")
-def synapse(tmp_path_factory):
-    server = Synapse(tmp_path_factory.mktemp("synapse")).start()
-    yield server
-    server.remove()
-
-
 class Bot:
     """The bot in this process, with its own account, store and key directory."""
 

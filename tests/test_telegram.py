@@ -173,7 +173,8 @@ async def test_command_menu_is_localised_for_every_language(api, bot):
     calls = api.sent("setMyCommands")
     by_lang = {c.get("language_code"): c["commands"] for c in calls}
     assert set(by_lang) == {None, *LANGUAGES}
-    assert [c["command"] for c in by_lang["de"]] == ["start", "help", "language", "topics", "district", "privacy", "forget"]
+    assert [c["command"] for c in by_lang["de"]] == ["start", "help", "language", "topics", "district", "privacy", "forget",
+                                                    "stop"]  # stop: ends a conversation with a counsellor
     assert by_lang["de"][0]["description"] != by_lang["en"][0]["description"]
     assert by_lang["ar"][0]["description"] != by_lang["en"][0]["description"]
 

@@ -30,14 +30,19 @@ from nio import (
     MegolmEvent,
     RoomMessagesResponse,
     RoomMessageText,
+    RoomResolveAliasResponse,
     RoomSendError,
     SyncResponse,
     WhoamiResponse,
 )
 from nio.api import MessageDirection
+from nio.exceptions import EncryptionError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.cards import SHARE
 from bot.config import MatrixSettings
+from bot.handover.cases import CaseStore
+from bot.handover.relay import age
 from bot.news import PermanentSendError
 from bot.reply import Button, Incoming, Reply
 from bot.service import Service
@@ -66,7 +71,8 @@ class SendFailed(Exception):
 
 class MatrixTransport:
     def __init__(self, settings: MatrixSettings, service: Service, store: Store, data_dir: Path,
-                 admin: AdminAction | None = None) -> None:
+                 admin: AdminAction | None = None, counsellors_room: str | None = None,
+                 cases: CaseStore | None = None) -> None:
         if not (settings.homeserver and settings.user_id and (settings.token or settings.password)):
             raise ValueError("matrix needs homeserver, user_id and a token or password")
         self.settings, self.service, self.store, self.admin = settings, service, store, admin
@@ -82,6 +88,9 @@ class MatrixTransport:
         self._unfinished = False  # a reply of the batch in hand did not get through
         self.handled = 0
         self.busy_s = 0.0
+        # The counsellors' room (bot/handover): its id or alias as configured, its id once joined.
+        self.counsellors_room, self.cases = counsellors_room, cases
+        self._counsellors: str | None = None
 
     # -- life cycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -112,6 +121,8 @@ class MatrixTransport:
         self.client = client
         if client.should_upload_keys:
             await client.keys_upload()
+        if self.counsellors_room and self.cases is not None:
+            await self._join_counsellors()
         self._since = await self._position()
         if self._since is None:
             # First start: remember where the rooms are now, answer nothing from before.
@@ -119,7 +130,27 @@ class MatrixTransport:
             if first is not None:
                 await self.store.set_sync("matrix.next_batch", first.next_batch)
                 self._since = first.next_batch
+        else:
+            # A restart: learn the rooms' state (no timeline; the position stays where it is), so
+            # that a message to a room without new events (a counsellor's reply relayed to a
+            # newcomer, news) can be sent at once: nio sends only to rooms it knows.
+            await self._sync_once(timeout=0, since=self._since, history=False, full_state=True)
         log.info("matrix: logged in as %s (device %s)", settings.user_id, device_id)
+
+    async def _join_counsellors(self) -> None:
+        """Join the counsellors' room with the bot's account (an invite is needed for a private room)."""
+        assert self.client is not None and self.counsellors_room
+        room = self.counsellors_room
+        if room.startswith("#"):
+            resolved = await self.client.room_resolve_alias(room)
+            if not isinstance(resolved, RoomResolveAliasResponse):
+                raise RuntimeError(f"matrix: the counsellors' room {room} is unknown ({resolved})")
+            room = resolved.room_id
+        joined = await self.client.join(room)
+        if not hasattr(joined, "room_id"):
+            raise RuntimeError(f"matrix: cannot join the counsellors' room {room} ({joined}); invite the bot there")
+        self._counsellors = room
+        log.info("matrix: in the counsellors' room %s", room)
 
     async def _stored_device(self) -> str | None:
         """The device id kept next to its keys; earlier versions kept it in the store."""
@@ -163,10 +194,12 @@ class MatrixTransport:
         if self.client:
             await self.client.close()
 
-    async def _sync_once(self, timeout: int, since: str | None, history: bool = True) -> SyncResponse | None:
+    async def _sync_once(self, timeout: int, since: str | None, history: bool = True,
+                         full_state: bool = False) -> SyncResponse | None:
         assert self.client is not None
         sync_filter = SYNC_FILTER if history else {**SYNC_FILTER, "room": {"timeline": {"limit": 0}}}
-        response = await self.client.sync(timeout=timeout, sync_filter=sync_filter, since=since, full_state=since is None)
+        response = await self.client.sync(timeout=timeout, sync_filter=sync_filter, since=since,
+                                          full_state=full_state or since is None)
         if isinstance(response, SyncResponse):
             for room_id in response.rooms.invite:
                 await self._accept(room_id)
@@ -262,13 +295,19 @@ class MatrixTransport:
                 break
             start = page.end
         fetched.reverse()
-        for event in fetched:
+        for index, event in enumerate(fetched):
             if isinstance(event, MegolmEvent):
-                decrypted = self.client.decrypt_event(event)
-                fetched[fetched.index(event)] = decrypted if not isinstance(decrypted, Exception) else event
+                event.room_id = event.room_id or room_id  # /messages leaves it out; decryption needs it
+                try:
+                    decrypted = self.client.decrypt_event(event)
+                except EncryptionError:
+                    continue  # no key (yet): handled as undecryptable, like one from a sync
+                fetched[index] = decrypted if not isinstance(decrypted, Exception) else event
         return fetched
 
     async def _room(self, room: MatrixRoom, events: list) -> None:
+        if room.room_id == self._counsellors:
+            self._greet.discard(room.room_id)  # no greeting for the counsellors
         if room.room_id in self._greet:
             self._greet.discard(room.room_id)
             await self._guarded(self._greeting(room))
@@ -290,6 +329,14 @@ class MatrixTransport:
 
     async def _answer(self, room: MatrixRoom, event_id: str, sender: str, body: str, source: dict) -> None:
         """Answer a message; once the reply got through, remember the event as answered, durably."""
+        if room.room_id == self._counsellors:
+            try:
+                await self._from_counsellor(room, event_id, body, source)
+            except (SQLAlchemyError, OSError) as exc:  # the batch is handled again: no reply is lost
+                raise SendFailed(f"a counsellor's message is not stored yet ({type(exc).__name__})") from exc
+            self.store.mark_answered("matrix", event_id)
+            await self.store.durable()
+            return
         if await self._message(room, sender, body, source):
             self.store.mark_answered("matrix", event_id)
             await self.store.durable()
@@ -323,7 +370,11 @@ class MatrixTransport:
         assert self.client is not None
         still = []
         for since, room, event in self._waiting:
-            decrypted = self.client.decrypt_event(event)
+            event.room_id = event.room_id or room.room_id  # decryption needs it; not every event carries it
+            try:
+                decrypted = self.client.decrypt_event(event)
+            except EncryptionError:
+                decrypted = None  # no key yet
             if isinstance(decrypted, RoomMessageText):
                 await self._guarded(self._answer(room, event.event_id, decrypted.sender, decrypted.body,
                                                  decrypted.source))
@@ -362,6 +413,54 @@ class MatrixTransport:
         await self.send(room.room_id, reply, remember_for=key)
         self.handled += 1
         return True
+
+    # -- the counsellors' room (bot/handover) ---------------------------------------------------
+    async def _from_counsellor(self, room: MatrixRoom, event_id: str, body: str, source: dict) -> None:
+        """A thread reply goes to the case's newcomer (stored first, relayed by the worker);
+        !close and !cases are for the desk; anything else is the counsellors' own talk."""
+        assert self.cases is not None
+        relation = (source.get("content") or {}).get("m.relates_to") or {}
+        thread = relation.get("event_id") if relation.get("rel_type") == "m.thread" else None
+        text = "\n".join(line for line in body.splitlines() if not line.startswith("> ")).strip()
+        command = text.split()[0].lower() if text.split() else ""
+        if command == "!cases":
+            await self._list_cases(room.room_id, thread)
+            return
+        if thread is None or not text:
+            return
+        case = await self.cases.by_thread(thread)
+        if case is None:
+            return  # a thread of the counsellors' own
+        if case.state == "closed":
+            await self.post_in_thread(thread, f"Fall {case.number} ist geschlossen: diese Nachricht wurde nicht weitergeleitet.")
+            return
+        if command == "!close":
+            await self.cases.close(case, "counsellor")
+            await self.post_in_thread(thread, f"Fall {case.number} ist geschlossen; die Person wird benachrichtigt.")
+            return
+        await self.cases.relay_from_counsellor(case, text, event_id)
+
+    async def _list_cases(self, room_id: str, thread: str | None) -> None:
+        assert self.cases is not None
+        open_cases = await self.cases.open_cases()
+        lines = [f"Offene Fälle: {len(open_cases)}"] + [
+            f"• {c.number} · {c.language} · {c.topic or '–'} · seit {age(c.created_at)}"
+            + ("" if c.thread_id else " · noch nicht im Raum") for c in open_cases]
+        if thread:
+            await self.post_in_thread(thread, "\n".join(lines))
+        else:
+            await self._notice(room_id, "\n".join(lines))
+
+    async def open_thread(self, text: str) -> str:
+        """A case's first message in the counsellors' room; its event id is the thread's root."""
+        assert self._counsellors is not None
+        return await self._send(self._counsellors, {"msgtype": "m.text", "body": text})
+
+    async def post_in_thread(self, thread_id: str, text: str) -> None:
+        assert self._counsellors is not None
+        await self._send(self._counsellors, {"msgtype": "m.text", "body": text, "m.relates_to": {
+            "rel_type": "m.thread", "event_id": thread_id, "is_falling_back": True,
+            "m.in_reply_to": {"event_id": thread_id}}})
 
     async def _admin(self, room: MatrixRoom, sender: str, command: str) -> None:
         room_id = room.room_id
@@ -421,7 +520,7 @@ class MatrixTransport:
     async def _notice(self, room_id: str, text: str) -> None:
         await self._send(room_id, {"msgtype": "m.notice", "body": text})
 
-    async def _send(self, room_id: str, content: dict) -> None:
+    async def _send(self, room_id: str, content: dict) -> str:
         """Send one event: retried with backoff through 429, 5xx, timeouts and dropped connections;
         PermanentSendError when the homeserver refuses it (4xx: not in the room, say), SendFailed
         when it still did not get through."""
@@ -434,7 +533,7 @@ class MatrixTransport:
                 problem, wait = f"{type(exc).__name__}: {exc}", None
             else:
                 if not isinstance(response, RoomSendError):
-                    return
+                    return response.event_id
                 wait = _retry_after(response)
                 status = getattr(getattr(response, "transport_response", None), "status", None)
                 if wait is None and status is not None and 400 <= status < 500:
@@ -444,6 +543,7 @@ class MatrixTransport:
                 raise SendFailed(f"could not send to {room_id} ({problem})")
             await asyncio.sleep(wait or delay)
             delay *= 2
+        raise AssertionError("unreachable")
 
     async def send_news(self, address: str, reply: Reply) -> None:
         await self.send(address, reply, remember_for=None)  # PermanentSendError: the broadcaster skips it

@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 4096
 MAX_BUTTONS = 100
 CONCURRENT = 4  # chats answered at the same time: Telegram allows ~30 messages/s anyway
-USER_COMMANDS = ("start", "help", "language", "topics", "district", "privacy", "forget")
+USER_COMMANDS = ("start", "help", "language", "topics", "district", "privacy", "forget", "stop")
 ADMIN_COMMANDS = ("reload", "stats")
 AdminAction = Callable[[str], Awaitable[str]]  # command -> answer text
 SEND_ATTEMPTS = 5  # a send that fails on the way is tried this often (backoff 0.5, 1, 2, 4 s)
@@ -116,6 +116,7 @@ def command_menu(lang: str) -> list[BotCommand]:
         "district": _("Choose your part of the city"),
         "privacy": _("What the bot keeps about you"),
         "forget": _("Delete everything the bot keeps about you"),
+        "stop": _("End the conversation with a counsellor"),
     }
     return [BotCommand(name, descriptions[name][:256]) for name in USER_COMMANDS]
 

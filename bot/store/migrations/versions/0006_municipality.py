@@ -7,19 +7,19 @@ while answering leaves it to another once the lease ran out. Leases also elect t
 that runs each leader job (news, retention, catalogue watcher, Matrix sync).
 
 Revision ID: 0006_municipality
-Revises: 0003
+Revises: 0005_handover
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_municipality"
-down_revision = "0003"
+down_revision = "0005_handover"
 branch_labels = None
 depends_on = None
 
 DEFAULT = "kassel"
-PER_CITY = ("users", "events", "unanswered", "outbox")
+PER_CITY = ("users", "events", "unanswered", "outbox", "handover_cases")
 
 
 def _column() -> sa.Column:
