@@ -54,6 +54,17 @@ class MatrixSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebSettings:
+    """The editors' workbench: `bildungslotse web` serves it alone; with `enabled`, `run` too."""
+
+    enabled: bool = False
+    listen: str = "127.0.0.1"
+    port: int = 8080
+    # Off only to try it over plain HTTP on one's own computer; behind HTTPS always on.
+    secure_cookies: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     catalogue: Path = CATALOGUE_DIR
     data_dir: Path = Path("data")
@@ -68,6 +79,7 @@ class Config:
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     matrix: MatrixSettings = field(default_factory=MatrixSettings)
     source: Path | None = None
+    web: WebSettings = field(default_factory=WebSettings)
 
     @property
     def ranker_cache(self) -> Path:
@@ -169,6 +181,9 @@ _SCHEMA: dict[str, Any] = {
         "webhook": {"url": _text("an https:// URL", r"https://\S+"), "listen": _text("an address to listen on"),
                     "port": _whole("a port number", 1, 65535)},
     },
+    "web": {"enabled": lambda v: None if isinstance(v, bool) else "must be true or false",
+            "listen": _text("an address to listen on"), "port": _whole("a port number", 1, 65535),
+            "secure_cookies": lambda v: None if isinstance(v, bool) else "must be true or false"},
     "matrix": {
         "homeserver": _URL, "user_id": _MATRIX_USER, "command_prefix": _text("a word such as '!lotse'", r"\S+"),
         "allowed_servers": _list_of(_is(_text("a server name", r"[^\s/]+")), "server names such as 'example.org'"),
@@ -236,6 +251,7 @@ def load_config(path: Path | str | None = None) -> Config:
             admins=tuple(str(a) for a in matrix.get("admins", [])),
         ),
         source=source,
+        web=WebSettings(**(data.get("web") or {})),
     )
 
 

@@ -144,6 +144,10 @@ async def run_bots(config: Config, catalogue_dir: Path) -> int:
         asyncio.create_task(purge_periodically(store), name="purge"),
         asyncio.create_task(runtime.watch(), name="catalogue-watch"),
     ]
+    if config.web.enabled:  # the editors' workbench in this process: its edits reach this engine at once
+        from bot.web.serve import serve_inside
+
+        background.append(asyncio.create_task(serve_inside(config, runtime), name="workbench"))
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait({stopped, *workers}, return_when=asyncio.FIRST_COMPLETED)
     log.info("stopping: finishing the updates in hand")

@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+import uvicorn
+
 from bot.config import Config
 
 log = logging.getLogger(__name__)
@@ -19,8 +21,8 @@ PASSWORD_ENV = "BILDUNGSLOTSE_EDITOR_PASSWORD"
 
 def add_commands(sub) -> None:
     web = sub.add_parser("web", help="the editors' workbench: a web app to edit the catalogue and teach the bot")
-    web.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    web.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    web.add_argument("--host", help="address to listen on (default: web.listen in the config, or 127.0.0.1)")
+    web.add_argument("--port", type=int, help="port (default: web.port in the config, or 8080)")
     web.add_argument("--insecure-cookies", action="store_true",
                      help="send the session cookie over plain HTTP too (only for trying it on this computer; "
                           "behind HTTPS leave it out)")
@@ -40,7 +42,8 @@ def add_commands(sub) -> None:
 def run_command(config: Config, catalogue_dir: Path, args: argparse.Namespace) -> int:
     if args.command == "editors":
         return asyncio.run(_editors(config, args))
-    return asyncio.run(serve(config, catalogue_dir, args.host, args.port, secure_cookies=not args.insecure_cookies))
+    return asyncio.run(serve(config, catalogue_dir, args.host or config.web.listen, args.port or config.web.port,
+                             secure_cookies=config.web.secure_cookies and not args.insecure_cookies))
 
 
 def _password() -> str:
@@ -103,8 +106,6 @@ async def open_workbench(config: Config, catalogue_dir: Path, engine=None, store
 
 
 async def serve(config: Config, catalogue_dir: Path, host: str, port: int, secure_cookies: bool = True) -> int:
-    import uvicorn
-
     from bot.web.app import WebApp
 
     bench, runtime = await open_workbench(config, catalogue_dir)
@@ -120,3 +121,23 @@ async def serve(config: Config, catalogue_dir: Path, host: str, port: int, secur
             await watcher
         await bench.store.close()
     return 0
+
+
+class _QuietServer(uvicorn.Server):
+    """Inside `run` the bot owns SIGINT and SIGTERM, and stops the workbench with everything else."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+async def serve_inside(config: Config, runtime) -> None:
+    """The workbench on the running bot's engine, store and reload (`web.enabled` in the config)."""
+    from bot.web.app import WebApp
+    from bot.web.workbench import Workbench
+
+    bench = Workbench(runtime.catalogue_dir, runtime.engine, runtime.store, reload=runtime.reload)
+    app = WebApp(bench, secure_cookies=config.web.secure_cookies, config=config).app()
+    server = _QuietServer(uvicorn.Config(app, host=config.web.listen, port=config.web.port, log_level="warning"))
+    log.info("workbench on http://%s:%d/", config.web.listen, config.web.port)
+    await server.serve()
