@@ -5,6 +5,7 @@ assertions; the last line is key=value."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import tempfile
 import time
@@ -15,18 +16,20 @@ from bot.config import Config
 PASSWORD = "bench-password-1"
 
 
+@contextlib.asynccontextmanager
 async def _client(bench):
+    """A signed-in client of the workbench app, in this process (HTTP without the sockets)."""
     import httpx
 
     from bot.web import accounts
     from bot.web.app import WebApp
 
     await accounts.add_account(bench.db, "bench", "admin", PASSWORD)
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=WebApp(bench).app()), base_url="https://bench")
-    login = await http.get("/login")
-    csrf = login.text.split('name="csrf" value="')[1].split('"')[0]
-    await http.post("/login", data={"csrf": csrf, "name": "bench", "password": PASSWORD})
-    return http
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=WebApp(bench).app()), base_url="https://bench") as http:
+        login = await http.get("/login")
+        csrf = login.text.split('name="csrf" value="')[1].split('"')[0]
+        await http.post("/login", data={"csrf": csrf, "name": "bench", "password": PASSWORD})
+        yield http
 
 
 def _form(page: str) -> dict[str, str]:
@@ -60,7 +63,7 @@ async def _edit_latency(config: Config, catalogue_dir: Path, tmp: Path, edits: i
     bench = Workbench(folder, engine, store, reload=runtime.reload)
     ident = next(iter(engine.catalogue.offers))
     answers, retrained = [], []
-    async with await _client(bench) as http:
+    async with _client(bench) as http:
         for n in range(edits):
             title = f"{engine.catalogue.offers[ident].texts['de'].title.split(' (')[0]} ({n + 1})"
             form = _form((await http.get(f"/edit/offer/{ident}/de")).text) | {"title": title}
@@ -97,7 +100,7 @@ async def _page_times(config: Config, catalogue_dir: Path, tmp: Path, rounds: in
     pages = ["/", f"/edit/offer/{last}/de", f"/edit/offer/{last}/ar", f"/edit/office/{next(iter(catalogue.offices))}/fa",
              f"/preview/{last}/fa", f"/history/offer/{last}/de", "/translations/ar", "/inbox", "/figures", "/links"]
     times: dict[str, list[float]] = {page: [] for page in pages}
-    async with await _client(bench) as http:
+    async with _client(bench) as http:
         for page in pages:  # the first visit reads and indexes the files; counted apart
             response = await http.get(page)
             assert response.status_code == 200, (page, response.status_code)
