@@ -240,3 +240,27 @@ async def test_dashboard_links_and_figures(bench):
         assert "Accounts" in (await http.get("/accounts")).text
     async with signed_in(bench, "amir") as http:
         assert (await http.get("/accounts")).status_code == 403
+
+
+async def test_an_office_is_edited_with_its_problems_at_their_fields(bench):
+    office = "schlachthof"
+    before_file = (bench.folder / "offices.yaml").read_text(encoding="utf-8")
+    async with signed_in(bench) as http:
+        fields = form_fields((await http.get(f"/edit/office/{office}/de")).text)
+        assert fields["phone"] == "0561 98350-0" and fields["languages"] == ""
+        page = await http.post(f"/edit/office/{office}/de", data=fields | {"phone": "call us", "website": "schlachthof"})
+        assert page.status_code == 422
+        assert "malformed phone number" in page.text.split('id="e-phone"')[1].split("</p>")[0]
+        assert "malformed URL" in page.text.split('id="e-website"')[1].split("</p>")[0]
+        assert (bench.folder / "offices.yaml").read_text(encoding="utf-8") == before_file
+        renamed = fields | {"name": "Kulturzentrum Schlachthof Kassel (Test)"}
+        assert (await http.post(f"/edit/office/{office}/de", data=renamed)).status_code == 303
+        assert bench.catalogue.offices[office].name == "Kulturzentrum Schlachthof Kassel (Test)"
+        # Signing out ends the session on the server: a copy of the cookie no longer opens a page.
+        token = http.cookies["workbench"]
+        async with client(bench) as copy:
+            copy.cookies.set("workbench", token)
+            assert (await copy.get("/")).status_code == 200
+            dashboard = (await http.get("/")).text
+            assert (await http.post("/logout", data={"csrf": csrf_of(dashboard)})).status_code == 303
+            assert (await copy.get("/")).status_code == 303
