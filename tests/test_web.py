@@ -9,7 +9,7 @@ import re
 import pytest
 
 from bot.reply import Incoming
-from tests.web_helpers import client, csrf_of, form_fields, open_bench, sign_in
+from tests.web_helpers import PASSWORD, client, csrf_of, form_fields, open_bench, sign_in
 
 OFFER = "kita-anmeldung"
 
@@ -36,7 +36,7 @@ def card(bench, lang: str = "de", ident: str = OFFER) -> str:
 async def test_every_page_without_a_session_goes_to_sign_in(bench):
     async with client(bench) as http:
         for path in ("/", f"/edit/offer/{OFFER}/de", f"/preview/{OFFER}/ar", f"/history/offer/{OFFER}/de",
-                     "/inbox", "/translations/ar", "/links", "/figures", "/figures.csv", "/accounts"):
+                     "/inbox", "/translations/ar", "/items/offer", "/links", "/figures", "/figures.csv", "/accounts"):
             response = await http.get(path)
             assert response.status_code == 303, path
             assert response.headers["location"].startswith("/login?next="), path
@@ -238,6 +238,9 @@ async def test_dashboard_links_and_figures(bench):
         figures = await http.get("/figures.csv")
         assert figures.headers["content-type"].startswith("text/csv") and "daycare,ar,1,1" in figures.text
         assert "Accounts" in (await http.get("/accounts")).text
+        offers = (await http.get("/items/offer")).text
+        assert all(f'href="/edit/offer/{ident}/de"' in offers for ident in bench.catalogue.offers)
+        assert (await http.get("/items/notices")).status_code == 404
     async with signed_in(bench, "amir") as http:
         assert (await http.get("/accounts")).status_code == 403
 
@@ -264,3 +267,13 @@ async def test_an_office_is_edited_with_its_problems_at_their_fields(bench):
             dashboard = (await http.get("/")).text
             assert (await http.post("/logout", data={"csrf": csrf_of(dashboard)})).status_code == 303
             assert (await copy.get("/")).status_code == 303
+
+
+async def test_sign_in_returns_to_the_page_asked_for_and_never_to_another_site(bench):
+    async with client(bench) as http:
+        for target, expected in (("/inbox", "/inbox"), ("//evil.example", "/"), ("/\\evil.example", "/"),
+                                 ("https://evil.example/", "/")):
+            form = await http.get("/login", params={"next": target})
+            response = await http.post("/login", params={"next": target},
+                                       data={"csrf": csrf_of(form.text), "name": "erika", "password": PASSWORD})
+            assert response.headers["location"] == expected, target

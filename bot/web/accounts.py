@@ -177,5 +177,8 @@ class LoginLimiter:
         return any(len(self._recent(key, now)) >= self.attempts for key in keys)
 
     def failed(self, keys: tuple[str, ...], now: float) -> None:
+        if len(self._failures) > 10_000:  # many names tried: forget what has expired
+            for key in list(self._failures):
+                self._recent(key, now)
         for key in keys:
             self._failures.setdefault(key, []).append(now)

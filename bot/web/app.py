@@ -83,6 +83,7 @@ class WebApp:
             Route("/inbox", p(self.inbox), methods=["GET"]),
             Route("/inbox/{number:int}", p(self.decide), methods=["POST"]),
             Route("/translations/{lang}", p(self.translations)),
+            Route("/items/{kind}", p(self.items)),
             Route("/links", p(self.links)),
             Route("/poster/{lang}/{topic}.svg", p(self.poster)),
             Route("/figures", p(self.figures)),
@@ -109,7 +110,7 @@ class WebApp:
     # -- sign-in --------------------------------------------------------------------------------
     async def login(self, request: Request) -> Response:
         target = request.query_params.get("next", "/")
-        if not target.startswith("/") or target.startswith("//"):
+        if not target.startswith("/") or target.startswith("//") or "\\" in target:
             target = "/"  # never a redirect to another site
         if request.method == "GET":
             return self._login_page(request, target)
@@ -250,7 +251,15 @@ class WebApp:
         if lang not in self.bench.catalogue.languages or lang == SOURCE_LANGUAGE:
             raise ItemNotFound(lang)
         waiting = self._attention_now().translations.get(lang, [])
-        return self.render("translations.html", request, session=session, lang=lang, waiting=waiting)
+        return self.render("translations.html", request, session=session, lang=lang, waiting=waiting,
+                           **paged(request, waiting))
+
+    async def items(self, request: Request, session: accounts.Session) -> Response:
+        kind = request.path_params["kind"]
+        if kind not in items.KINDS:
+            raise ItemNotFound(kind)
+        every = list(self.bench.catalogue.offers if kind == "offer" else self.bench.catalogue.offices)
+        return self.render("items.html", request, session=session, kind=kind, total=len(every), **paged(request, every))
 
     async def links(self, request: Request, session: accounts.Session) -> Response:
         from bot.editors import deep_link_payload, links
@@ -321,3 +330,13 @@ class WebApp:
         return self.render("accounts.html", request, session=session,
                            accounts=await accounts.list_accounts(self.bench.db))
 
+
+PAGE = 200
+
+
+def paged(request: Request, entries: list) -> dict:
+    """One page of a long list (a catalogue of thousands of offers stays quick to show)."""
+    pages = max(1, -(-len(entries) // PAGE))
+    raw = request.query_params.get("page", "1")
+    page = min(pages, int(raw)) if raw.isdigit() and int(raw) > 0 else 1
+    return {"shown": entries[(page - 1) * PAGE:page * PAGE], "page": page, "pages": pages}

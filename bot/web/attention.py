@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -21,6 +22,7 @@ class Attention:
     # language -> [(kind, id, state)], state: missing, draft, outdated
     translations: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
     few_examples: dict[str, list[tuple[str, int]]] = field(default_factory=dict)  # language -> [(offer, count)]
+    counts: dict[str, Counter] = field(default_factory=dict)  # language -> state -> how many
 
 
 def attention(catalogue: Catalogue, today: date | None = None) -> Attention:
@@ -46,6 +48,7 @@ def attention(catalogue: Catalogue, today: date | None = None) -> Attention:
                 state = "missing" if text is None else "outdated" if text.outdated else text.status
                 if state != "reviewed":
                     states.append((kind, item.id, state))
+        found.counts[lang] = Counter(state for _, _, state in states)
     for lang in catalogue.languages:
         few = [(offer.id, len(offer.texts[lang].examples) if lang in offer.texts else 0)
                for offer in catalogue.offers.values()]

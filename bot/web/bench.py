@@ -98,7 +98,8 @@ async def _page_times(config: Config, catalogue_dir: Path, tmp: Path, rounds: in
     bench = Workbench(folder, Engine(catalogue, matcher), store)
     last = list(catalogue.offers)[-1]
     pages = ["/", f"/edit/offer/{last}/de", f"/edit/offer/{last}/ar", f"/edit/office/{next(iter(catalogue.offices))}/fa",
-             f"/preview/{last}/fa", f"/history/offer/{last}/de", "/translations/ar", "/inbox", "/figures", "/links"]
+             f"/preview/{last}/fa", f"/history/offer/{last}/de", "/translations/ar", "/translations/ar?page=9",
+             "/items/offer", "/inbox", "/figures", "/links"]
     times: dict[str, list[float]] = {page: [] for page in pages}
     async with _client(bench) as http:
         for page in pages:  # the first visit reads and indexes the files; counted apart

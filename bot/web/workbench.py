@@ -49,6 +49,8 @@ class Workbench:
         # One save at a time: each validates the catalogue as the save before it left it.
         self._saving = asyncio.Lock()
         self._retrain: asyncio.Task | None = None
+        self._nearest: dict[tuple[str, str], list[str]] = {}
+        self._nearest_by: object = None
 
     @property
     def catalogue(self) -> Catalogue:
@@ -149,7 +151,15 @@ class Workbench:
         return {"id": row.id, "lang": row.language or "de", "text": row.text} if row else None
 
     def nearest(self, text: str, lang: str, count: int = 3) -> list[str]:
-        return [m.offer for m in self.engine.matcher.match(text, lang).matches[:count]]
+        """The offers nearest to a question, by the ranker in use (remembered per ranker: the
+        inbox shows the same questions on every visit)."""
+        matcher = self.engine.matcher
+        if self._nearest_by is not matcher or len(self._nearest) > 5000:
+            self._nearest, self._nearest_by = {}, matcher
+        key = (lang, text)
+        if key not in self._nearest:
+            self._nearest[key] = [m.offer for m in matcher.match(text, lang).matches[:count]]
+        return self._nearest[key]
 
     async def decide(self, number: int, decision: str, author: str, offer: str | None = None,
                      text: str | None = None) -> None:
