@@ -277,3 +277,22 @@ async def test_sign_in_returns_to_the_page_asked_for_and_never_to_another_site(b
             response = await http.post("/login", params={"next": target},
                                        data={"csrf": csrf_of(form.text), "name": "erika", "password": PASSWORD})
             assert response.headers["location"] == expected, target
+
+
+async def test_a_notice_is_one_edit_for_every_offer_it_concerns(bench):
+    notice = "zulassungsstopp-2026"
+    async with signed_in(bench) as http:
+        assert f'href="/edit/notice/{notice}/de"' in (await http.get("/items/notice")).text
+        fields = form_fields((await http.get(f"/edit/notice/{notice}/de")).text)
+        assert "integrationskurs" in fields["offers"].split("\n")
+        changed = "Bitte beachten Sie: " + fields["text"]
+        assert (await http.post(f"/edit/notice/{notice}/de", data=fields | {"text": changed})).status_code == 303
+        broken = await http.post(f"/edit/notice/{notice}/de", data=form_fields(
+            (await http.get(f"/edit/notice/{notice}/de")).text) | {"offers": "integrationskurs\nkein-solches-angebot"})
+        assert "unknown offer &#39;kein-solches-angebot&#39;" in broken.text.split('id="e-offers"')[1].split("</p>")[0]
+    assert "Bitte beachten Sie: " in card(bench, "de", "integrationskurs")
+    assert "ar" in bench.catalogue.notices[notice].outdated  # the Arabic now shows the German until updated
+    async with signed_in(bench, "amir") as http:
+        fields = form_fields((await http.get(f"/edit/notice/{notice}/ar")).text) | {"status": "reviewed"}
+        assert (await http.post(f"/edit/notice/{notice}/ar", data=fields)).status_code == 303
+    assert "ar" not in bench.catalogue.notices[notice].outdated

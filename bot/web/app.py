@@ -180,9 +180,13 @@ class WebApp:
                                problems=saved.problems, general=saved.general)
 
     def _edit_page(self, request, session, ref, values, base, german, status=200, **extra) -> Response:
-        item = (self.bench.catalogue.offers if ref.kind == "offer" else self.bench.catalogue.offices)[ref.ident]
-        text = item.texts.get(ref.lang)
-        extra.setdefault("outdated", bool(text is not None and text.outdated))
+        catalogue = self.bench.catalogue
+        if ref.kind == "notice":
+            outdated = ref.lang in catalogue.notices[ref.ident].outdated
+        else:
+            text = (catalogue.offers if ref.kind == "offer" else catalogue.offices)[ref.ident].texts.get(ref.lang)
+            outdated = bool(text is not None and text.outdated)
+        extra.setdefault("outdated", outdated)
         return self.render("edit.html", request, status, session=session, ref=ref, values=values, base=base,
                            german=german, may_edit=session.account.may_edit(ref.lang),
                            saved=request.query_params.get("saved") == "1", **extra)
@@ -258,7 +262,8 @@ class WebApp:
         kind = request.path_params["kind"]
         if kind not in items.KINDS:
             raise ItemNotFound(kind)
-        every = list(self.bench.catalogue.offers if kind == "offer" else self.bench.catalogue.offices)
+        catalogue = self.bench.catalogue
+        every = list({"offer": catalogue.offers, "office": catalogue.offices, "notice": catalogue.notices}[kind])
         return self.render("items.html", request, session=session, kind=kind, total=len(every), **paged(request, every))
 
     async def links(self, request: Request, session: accounts.Session) -> Response:

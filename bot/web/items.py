@@ -23,11 +23,11 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
-from bot.catalogue.loader import OFFICES_FILE, _offer_files, source_hash
+from bot.catalogue.loader import NOTICES_FILE, OFFICES_FILE, _offer_files, source_hash
 from bot.catalogue.yamlsource import LineDict, read_yaml
 from bot.languages import SOURCE_LANGUAGE
 
-KINDS = ("offer", "office")
+KINDS = ("offer", "office", "notice")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +48,11 @@ FIELDS = {
     ("office", True): _fields("name", "address", "phone", "email", "website", "hours:text", "languages:list",
                               "source", "source_date", "last_verified"),
     ("office", False): _fields("name", "hours:text"),
+    ("notice", True): _fields("text:text", "offers:list", "source", "source_date"),
+    ("notice", False): _fields("text:text"),
 }
 # Written in flow style ([a, b]) when new, as the shipped files do; the others one per line.
-FLOW_LISTS = {"keywords", "links", "languages", "districts"}
+FLOW_LISTS = {"keywords", "links", "languages", "districts", "offers"}
 # Where a field that was absent goes: before the first of these the item has.
 INSERT_BEFORE = ("keywords", "links", "districts", "source", "source_date", "last_verified", "examples")
 
@@ -111,7 +113,8 @@ class Files:
             if isinstance(node, LineDict):
                 return path, node
             raise ItemNotFound(ref.key)
-        paths = [self.folder / OFFICES_FILE] if ref.kind == "office" else _offer_files(self.folder)
+        paths = ([self.folder / OFFICES_FILE] if ref.kind == "office" else [self.folder / NOTICES_FILE]
+                 if ref.kind == "notice" else _offer_files(self.folder))
         for path in paths:
             data = self.read(path)
             for node in (data or {}).get(f"{ref.kind}s") or () if isinstance(data, dict) else ():
@@ -168,6 +171,8 @@ def german_hash(ref: ItemRef, german: dict[str, str]) -> str:
     """The source_hash a translation made from this German gets (loader.offer_source_hash)."""
     if ref.kind == "office":
         return source_hash(german["name"], german["hours"] or None)
+    if ref.kind == "notice":
+        return source_hash(german["text"])
     bring = tuple(line for line in german["bring"].split("\n") if line)
     return source_hash(german["title"], german["summary"], german["who"], german["cost"],
                        german["conditions"] or None, bring, german["desk"], german["next"])

@@ -58,7 +58,8 @@ class Workbench:
 
     def ref(self, kind: str, ident: str, lang: str) -> ItemRef:
         """Only what the loaded catalogue knows: any other kind, id or language is not found."""
-        known = self.catalogue.offers if kind == "offer" else self.catalogue.offices if kind == "office" else {}
+        known = {"offer": self.catalogue.offers, "office": self.catalogue.offices,
+                 "notice": self.catalogue.notices}.get(kind, {})
         if ident not in known or lang not in self.catalogue.languages:
             raise ItemNotFound(f"{kind}:{ident}:{lang}")
         return ItemRef(kind, ident, lang)
