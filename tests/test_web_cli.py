@@ -113,3 +113,48 @@ async def test_the_bot_serves_the_workbench_in_its_own_process(tmp_path, engine)
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await store.close()
+
+
+async def test_a_bot_in_another_process_serves_an_edited_text_before_its_ranker_retrains(tmp_path, matcher, monkeypatch):
+    import threading
+
+    from bot import app
+    from bot.catalogue import load_catalogue
+    from bot.config import Config
+    from bot.engine import Engine
+    from bot.reply import Incoming
+    from bot.runner import Runtime
+    from tests.web_helpers import copy_catalogue
+
+    folder = copy_catalogue(tmp_path)
+    engine = Engine(load_catalogue(folder), matcher)
+    retrained = threading.Event()
+
+    def retraining(path, config):  # stands for the ranker's training, which takes seconds to a minute
+        retrained.wait(30)
+        return load_catalogue(path), matcher
+
+    monkeypatch.setattr(app, "build_catalogue_and_matcher", retraining)
+    runtime = Runtime(Config(data_dir=tmp_path / "data"), folder, engine, None, build=retraining)
+
+    def card() -> str:
+        return engine.handle(Incoming(user="c", payload="o:kita-anmeldung:card", chosen_language="de")).plain()
+
+    path = folder / "daycare.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "title: Kita-Platz über Kibeka suchen", "title: Kita-Platz suchen (geändert)"), encoding="utf-8")
+    reload = asyncio.create_task(runtime.reload())
+    for _ in range(400):
+        if "Kita-Platz suchen (geändert)" in card():
+            break
+        await asyncio.sleep(0.05)
+    assert "Kita-Platz suchen (geändert)" in card()
+    assert engine.matcher is matcher and not reload.done()  # served while the ranker still trains
+    retrained.set()
+    assert (await reload).startswith("Reloaded")
+    # A broken edit is refused before anything is served.
+    retrained.clear()
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "title: Kita-Platz suchen (geändert)", "title: ''"), encoding="utf-8")
+    assert (await runtime.reload()).startswith("Not reloaded")
+    assert "Kita-Platz suchen (geändert)" in card()
