@@ -38,8 +38,8 @@ revisions = Table(
     Column("after", Text, nullable=False),
 )
 
-# What an editor did with an unanswered question (kept by `unanswered.id`, and removed with it
-# by the retention job's purge): added as an example, "no offer for this", or dismissed.
+# What an editor did with an unanswered question (by `unanswered.id`): added as an example, "no
+# offer for this", or dismissed. No copy of the question: its text goes with the retention job.
 inbox_decisions = Table(
     "inbox_decisions", metadata,
     Column("question_id", Integer, primary_key=True),
@@ -47,5 +47,4 @@ inbox_decisions = Table(
     Column("offer", String(64)),
     Column("author", String(64), nullable=False),
     Column("decided_at", DateTime(timezone=True), nullable=False),
-    Column("text", Text),  # kept only for "no offer": the city's list of missing offers
 )

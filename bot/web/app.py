@@ -247,7 +247,7 @@ class WebApp:
                                         status_code=303)
             return RedirectResponse("/inbox?message=" + quote(f"Added as an example of {offer}."), status_code=303)
         if action in ("no-offer", "dismissed"):
-            await self.bench.decide(number, action, session.account.name, text=question["text"])
+            await self.bench.decide(number, action, session.account.name)
         return RedirectResponse("/inbox", status_code=303)
 
     async def translations(self, request: Request, session: accounts.Session) -> Response:

@@ -162,12 +162,10 @@ class Workbench:
             self._nearest[key] = [m.offer for m in matcher.match(text, lang).matches[:count]]
         return self._nearest[key]
 
-    async def decide(self, number: int, decision: str, author: str, offer: str | None = None,
-                     text: str | None = None) -> None:
+    async def decide(self, number: int, decision: str, author: str, offer: str | None = None) -> None:
         async with self.db.begin() as conn:
             await conn.execute(insert(inbox_decisions).values(
-                question_id=number, decision=decision, offer=offer, author=author,
-                decided_at=datetime.now(UTC), text=text if decision == "no-offer" else None))
+                question_id=number, decision=decision, offer=offer, author=author, decided_at=datetime.now(UTC)))
 
     async def add_example(self, number: int, offer: str, author: str) -> Saved | None:
         """The question as an example of `offer` in its language (the ranker learns it on the
@@ -184,7 +182,10 @@ class Workbench:
         return saved
 
     async def no_offer_list(self) -> list[dict]:
-        query = (select(inbox_decisions.c.text, inbox_decisions.c.decided_at, inbox_decisions.c.author)
+        """Questions marked "we have no offer for this", for the city, while they are kept
+        (`privacy.retention_days`, like every unanswered question)."""
+        query = (select(unanswered.c.text, unanswered.c.language, inbox_decisions.c.decided_at, inbox_decisions.c.author)
+                 .join(unanswered, unanswered.c.id == inbox_decisions.c.question_id)
                  .where(inbox_decisions.c.decision == "no-offer").order_by(inbox_decisions.c.decided_at.desc()))
         async with self.db.connect() as conn:
             return [dict(r._mapping) for r in (await conn.execute(query)).all()]

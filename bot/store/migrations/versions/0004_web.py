@@ -49,7 +49,6 @@ def upgrade() -> None:
         sa.Column("offer", sa.String(64)),
         sa.Column("author", sa.String(64), nullable=False),
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("text", sa.Text),
         sa.PrimaryKeyConstraint("question_id", name="pk_inbox_decisions"),
     )
 
