@@ -138,6 +138,8 @@ async def test_a_translator_changes_only_their_language(bench):
             assert refused.status_code == 403
         page = (await http.get(f"/edit/offer/{OFFER}/ar")).text
         assert 'dir="rtl"' in page and 'id="de-title"' in page  # right to left, the German beside it
+        baseless = {k: v for k, v in form_fields(page).items() if k != "base"} | {"title": "بلا أساس"}
+        assert (await http.post(f"/edit/offer/{OFFER}/ar", data=baseless)).status_code == 409
         saved = await http.post(f"/edit/offer/{OFFER}/ar", data=form_fields(page) | {"title": "البحث عن مكان في الروضة"})
         assert saved.status_code == 303
     lang_files = {p.name: p.read_text(encoding="utf-8") for p in (bench.folder / "lang").iterdir()}
@@ -220,6 +222,9 @@ async def test_inbox_question_becomes_an_example_or_is_set_aside(bench):
         await http.post(f"/inbox/{chess}", data={"csrf": csrf_of(inbox), "action": "no-offer"})
         refused = await http.post(f"/inbox/{ids['کجا شطرنج بازی کنم']}", data={"csrf": csrf_of(inbox), "action": "dismissed"})
         assert refused.status_code == 403
+        again = await http.post(f"/inbox/{hort}", data={"csrf": csrf_of(inbox), "action": "example", "offer": OFFER})
+        assert again.status_code == 303  # a second click (another tab) changes nothing
+        await http.post(f"/inbox/{chess}", data={"csrf": csrf_of(inbox), "action": "dismissed"})
         after = (await http.get("/inbox")).text
     assert "wo finde ich einen platz im kinderhort für meine tochter" in bench.catalogue.offers[OFFER].texts["de"].examples
     assert '- "wo finde ich einen platz im kinderhort für meine tochter"' in (bench.folder / "daycare.yaml").read_text(encoding="utf-8")

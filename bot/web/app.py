@@ -169,7 +169,8 @@ class WebApp:
             return self.forbidden(request, session, lang)
         form = await request.form()
         sent = {key: str(value) for key, value in form.items()}
-        saved = await self.bench.save(ref, sent, sent.get("base"), session.account.name)
+        # A form without its base version counts as based on none: a conflict, never a blind overwrite.
+        saved = await self.bench.save(ref, sent, sent.get("base", ""), session.account.name)
         if saved.ok:
             return RedirectResponse(f"/edit/{kind}/{ident}/{lang}?saved=1", status_code=303)
         if saved.conflict is not None:

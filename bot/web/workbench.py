@@ -151,6 +151,11 @@ class Workbench:
             row = (await conn.execute(select(unanswered).where(unanswered.c.id == number))).first()
         return {"id": row.id, "lang": row.language or "de", "text": row.text} if row else None
 
+    async def decided(self, number: int) -> bool:
+        async with self.db.connect() as conn:
+            query = select(inbox_decisions.c.question_id).where(inbox_decisions.c.question_id == number)
+            return (await conn.execute(query)).first() is not None
+
     def nearest(self, text: str, lang: str, count: int = 3) -> list[str]:
         """The offers nearest to a question, by the ranker in use (remembered per ranker: the
         inbox shows the same questions on every visit)."""
@@ -163,7 +168,11 @@ class Workbench:
         return self._nearest[key]
 
     async def decide(self, number: int, decision: str, author: str, offer: str | None = None) -> None:
+        """Record the first decision about a question (a second tab's click changes nothing)."""
         async with self.db.begin() as conn:
+            decided = select(inbox_decisions.c.question_id).where(inbox_decisions.c.question_id == number)
+            if (await conn.execute(decided)).first():
+                return
             await conn.execute(insert(inbox_decisions).values(
                 question_id=number, decision=decision, offer=offer, author=author, decided_at=datetime.now(UTC)))
 
@@ -171,7 +180,7 @@ class Workbench:
         """The question as an example of `offer` in its language (the ranker learns it on the
         next reload); None when the question is gone (purged, or decided already)."""
         question = await self.question(number)
-        if question is None:
+        if question is None or await self.decided(number):
             return None
         ref = self.ref("offer", offer, question["lang"])
         current = self.values(ref)
