@@ -11,8 +11,6 @@ import os
 import sys
 from pathlib import Path
 
-import uvicorn
-
 from bot.config import Config
 
 log = logging.getLogger(__name__)
@@ -106,6 +104,8 @@ async def open_workbench(config: Config, catalogue_dir: Path, engine=None, store
 
 
 async def serve(config: Config, catalogue_dir: Path, host: str, port: int, secure_cookies: bool = True) -> int:
+    import uvicorn
+
     from bot.web.app import WebApp
 
     bench, runtime = await open_workbench(config, catalogue_dir)
@@ -123,18 +123,19 @@ async def serve(config: Config, catalogue_dir: Path, host: str, port: int, secur
     return 0
 
 
-class _QuietServer(uvicorn.Server):
-    """Inside `run` the bot owns SIGINT and SIGTERM, and stops the workbench with everything else."""
-
-    @contextlib.contextmanager
-    def capture_signals(self):
-        yield
-
-
 async def serve_inside(config: Config, runtime) -> None:
     """The workbench on the running bot's engine, store and reload (`web.enabled` in the config)."""
+    import uvicorn
+
     from bot.web.app import WebApp
     from bot.web.workbench import Workbench
+
+    class _QuietServer(uvicorn.Server):
+        """Inside `run` the bot owns SIGINT and SIGTERM, and stops the workbench with everything else."""
+
+        @contextlib.contextmanager
+        def capture_signals(self):
+            yield
 
     bench = Workbench(runtime.catalogue_dir, runtime.engine, runtime.store, reload=runtime.reload)
     app = WebApp(bench, secure_cookies=config.web.secure_cookies, config=config).app()
