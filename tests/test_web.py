@@ -301,3 +301,23 @@ async def test_a_notice_is_one_edit_for_every_offer_it_concerns(bench):
         fields = form_fields((await http.get(f"/edit/notice/{notice}/ar")).text) | {"status": "reviewed"}
         assert (await http.post(f"/edit/notice/{notice}/ar", data=fields)).status_code == 303
     assert "ar" not in bench.catalogue.notices[notice].outdated
+
+
+async def test_links_and_posters_per_language_and_topic(bench):
+    import httpx
+
+    from bot.config import Config, TelegramSettings
+    from bot.web.app import WebApp
+
+    bench.store.count_referral("ar-daycare", True)
+    await bench.store.flush()
+    config = Config(telegram=TelegramSettings(username="lotse_test_bot"))
+    app = WebApp(bench, config=config).app()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://testserver") as http:
+        assert (await sign_in(http, "erika")).status_code == 303
+        links = (await http.get("/links")).text
+        row = links.split("https://t.me/lotse_test_bot?start=ar-daycare</a>")[1].split("</tr>")[0]
+        assert "<td>1</td>" in row and 'href="/poster/ar/daycare.svg"' in row
+        poster = await http.get("/poster/ar/daycare.svg")
+        assert poster.headers["content-type"].startswith("image/svg+xml") and "<svg" in poster.text
+        assert (await http.get("/poster/ar/no-such-topic.svg")).status_code == 404
