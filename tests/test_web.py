@@ -180,12 +180,14 @@ async def test_markup_in_a_field_is_text_in_the_workbench_and_in_the_bot(bench):
     script = '<script>alert("x")</script><b>fett</b>'
     async with signed_in(bench) as http:
         fields = form_fields((await http.get(f"/edit/offer/{OFFER}/de")).text)
-        assert (await http.post(f"/edit/offer/{OFFER}/de", data=fields | {"who": f"Eltern {script}"})).status_code == 303
+        marked = {key: f"{fields[key]} {script}" for key in ("title", "summary", "who", "cost", "next")}
+        assert (await http.post(f"/edit/offer/{OFFER}/de", data=fields | marked)).status_code == 303
         for path in (f"/edit/offer/{OFFER}/de", f"/preview/{OFFER}/de", f"/history/offer/{OFFER}/de"):
             page = (await http.get(path)).text
             assert "<script>alert" not in page and "&lt;script&gt;" in page, path
     html = bench.engine.handle(Incoming(user="t", payload=f"o:{OFFER}:card", chosen_language="de")).html_messages()[0]
-    assert "<script>" not in html and "&lt;script&gt;" in html
+    # Title, who, cost and next step, as text (the card shows the summary's first sentence only).
+    assert "<script>" not in html and html.count("&lt;script&gt;") == 4
 
 
 async def test_no_path_outside_the_catalogue_is_read_or_written(bench, tmp_path):
