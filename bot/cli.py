@@ -75,11 +75,15 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--csv", action="store_true", help="print CSV for spreadsheets")
     stats.add_argument("--png", metavar="FILE", help="also draw the figures as a chart")
     bench = sub.add_parser("bench", help="measure speed: matching, or 'store' for question round trips with the store")
-    bench.add_argument("what", nargs="?", choices=["matching", "store", "telegram", "matrix", "validate", "replicas"],
+    bench.add_argument("what", nargs="?",
+                       choices=["matching", "store", "telegram", "matrix", "validate", "replicas", "web"],
                        default="matching")
     bench.add_argument("--rounds", type=int, default=5, help="passes over the questions (default 5)")
     bench.add_argument("--users", type=int, default=1000, help="concurrent simulated users (bench store)")
     bench.add_argument("--updates", type=int, default=1000, help="updates posted per replica count (bench replicas)")
+    from bot.web.serve import add_commands
+
+    add_commands(sub)  # web, editors: the editors' workbench
     return parser
 
 
@@ -118,6 +122,14 @@ def main(argv: list[str] | None = None) -> int:
 
             print(report(measure(Path(args.path) if args.path else catalogue)))
             return 0
+        if args.command in ("web", "editors"):
+            from bot.web.serve import run_command
+
+            return run_command(config, catalogue, args)
+        if args.command == "bench" and args.what == "web":
+            from bot.web.bench import run_web_bench
+
+            return asyncio.run(run_web_bench(config, catalogue))
         if args.command == "bench" and args.what == "validate":
             from bot.bench import run_validate_bench
 

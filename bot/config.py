@@ -75,6 +75,17 @@ class HandoverSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebSettings:
+    """The editors' workbench: `bildungslotse web` serves it alone; with `enabled`, `run` too."""
+
+    enabled: bool = False
+    listen: str = "127.0.0.1"
+    port: int = 8080
+    # Off only to try it over plain HTTP on one's own computer; behind HTTPS always on.
+    secure_cookies: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     catalogue: Path = CATALOGUE_DIR
     data_dir: Path = Path("data")
@@ -90,6 +101,7 @@ class Config:
     matrix: MatrixSettings = field(default_factory=MatrixSettings)
     handover: HandoverSettings = field(default_factory=HandoverSettings)
     source: Path | None = None
+    web: WebSettings = field(default_factory=WebSettings)
     # The city these settings serve (its rows in the store carry this name), and further cities
     # served by the same deployment, each with the settings of this one but its own catalogue,
     # bots, admins and figures.
@@ -228,6 +240,9 @@ _SCHEMA: dict[str, Any] = {
         "webhook": {"url": _text("an https:// URL", r"https://\S+"), "listen": _text("an address to listen on"),
                     "port": _whole("a port number", 1, 65535)},
     },
+    "web": {"enabled": lambda v: None if isinstance(v, bool) else "must be true or false",
+            "listen": _text("an address to listen on"), "port": _whole("a port number", 1, 65535),
+            "secure_cookies": lambda v: None if isinstance(v, bool) else "must be true or false"},
     "matrix": {
         "homeserver": _URL, "user_id": _MATRIX_USER, "command_prefix": _text("a word such as '!lotse'", r"\S+"),
         "allowed_servers": _list_of(_is(_text("a server name", r"[^\s/]+")), "server names such as 'example.org'"),
@@ -317,6 +332,7 @@ def load_config(path: Path | str | None = None) -> Config:
         ),
         handover=handover,
         source=source,
+        web=WebSettings(**(data.get("web") or {})),
         municipality=data.get("municipality", DEFAULT_MUNICIPALITY),
         replicas=ReplicaSettings(
             redis_url=env.get(REDIS_URL_ENV) or None,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bot import app
 from bot.app import build_engine, open_store, purge_periodically
-from bot.catalogue import Catalogue, CatalogueError
+from bot.catalogue import Catalogue, CatalogueError, load_catalogue
 from bot.config import DEFAULT_MUNICIPALITY, Config
 from bot.engine import Engine
 from bot.handover.cases import CaseStore
@@ -54,12 +54,16 @@ class Runtime:
         catalogue keeps serving whatever goes wrong."""
         async with self._reloading:
             serving = self.engine.catalogue.version
+            before = (self.engine.catalogue, self.engine.matcher)
             try:
+                if self.build is app.build_catalogue_and_matcher:
+                    await self._texts_first()
                 # A thread, not a process: the model's MappingProxyType tables do not pickle, and
                 # the matcher must live where it serves. The loop keeps answering meanwhile.
                 catalogue, matcher = await asyncio.to_thread(
                     self.build, self.catalogue_dir, self.config)
             except CatalogueError as exc:
+                self.engine.swap(*before)  # the texts served first too, should the files have changed since
                 count, shown = len(exc.problems), exc.problems[:SHOWN_PROBLEMS]
                 if count > len(shown):
                     shown = [*shown, f"… and {count - len(shown)} more (bildungslotse validate lists all)"]
@@ -67,11 +71,20 @@ class Runtime:
                           count, serving, "\n  ".join(shown))
                 return f"Not reloaded: {count} problem(s); still serving version {serving}.\n" + "\n".join(shown)
             except Exception as exc:  # noqa: BLE001 - MemoryError, a bug: logged, answered, survived
+                self.engine.swap(*before)
                 log.exception("reload failed (%s); still serving %s", type(exc).__name__, serving)
                 return f"Not reloaded: {type(exc).__name__} while building the catalogue; still serving version {serving}."
             self.engine.swap(catalogue, matcher)
         log.info("catalogue %s loaded: %d offers", catalogue.version, len(catalogue.offers))
         return f"Reloaded: version {catalogue.version}, {len(catalogue.offers)} offers, {len(catalogue.offices)} offices."
+
+    async def _texts_first(self) -> None:
+        """A changed text is served as soon as the catalogue is validated (a second or so): the
+        ranker in use keeps ranking while the new one trains, when the offers are the same ones
+        (an edit from the workbench). A catalogue with problems raises here, and is refused."""
+        catalogue = await asyncio.to_thread(load_catalogue, self.catalogue_dir)
+        if catalogue.offers.keys() == self.engine.catalogue.offers.keys():
+            self.engine.swap(catalogue, self.engine.matcher)
 
     def fingerprint(self) -> tuple:
         """Cheap change detection: names, kinds, sizes and modification times of everything named
@@ -137,6 +150,11 @@ async def run_bots(config: Config, catalogue_dir: Path | None = None) -> int:
     for server in servers.values():
         await server.start()
     workers = [task for city in cities for task in city.workers]
+    if config.web.enabled:  # the editors' workbench in this process: its edits reach this engine at once
+        from bot.web.serve import serve_inside
+
+        first = cities[0]
+        first.background.append(asyncio.create_task(serve_inside(config.city(None), first.runtime), name="workbench"))
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait({stopped, *workers}, return_when=asyncio.FIRST_COMPLETED)
     log.info("stopping: finishing the updates in hand")
@@ -170,6 +188,7 @@ async def run_bots(config: Config, catalogue_dir: Path | None = None) -> int:
 @dataclass
 class City:
     store: Store
+    runtime: Runtime
     transports: list = field(default_factory=list)
     workers: list[asyncio.Task] = field(default_factory=list)
     background: list[asyncio.Task] = field(default_factory=list)
@@ -186,7 +205,7 @@ async def _start_city(config: Config, catalogue_dir: Path | None, holder: str,
     store = await open_store(config)
     cases = CaseStore(store) if engine.desk is not None else None
     runtime = Runtime(config, catalogue_dir, engine, store, cases=cases)
-    city = City(store)
+    city = City(store, runtime)
     senders = {}
     leader_jobs: list[tuple[str, Callable[[], Awaitable[object]]]] = []
     if config.telegram.token:

@@ -371,3 +371,29 @@ municipalities:
         await kassel_api.stop()
         await muster_api.stop()
     assert code == 0, log.read_text()[-2000:]
+
+
+async def test_each_city_has_its_own_editors_and_counsellors_cases(target):
+    """One database, two cities: an editor of one cannot sign in to the other's workbench, and
+    the counsellors of one never see the other's cases."""
+    from bot.handover.cases import CaseStore
+    from bot.web import accounts
+
+    url, connect_args = target
+    kassel = await Store.open(url, Pseudonyms(SECRET), connect_args=connect_args)
+    muster = await Store.open(url, Pseudonyms(SECRET), connect_args=connect_args, municipality="musterstadt")
+    try:
+        await accounts.add_account(muster.engine, "mia", "editor", "a long password", "musterstadt")
+        assert await accounts.verify(muster.engine, "mia", "a long password", "musterstadt") is not None
+        assert await accounts.verify(kassel.engine, "mia", "a long password", "kassel") is None
+        assert [a.name for a in await accounts.list_accounts(kassel.engine, "kassel")] == []
+        assert not await accounts.remove_account(kassel.engine, "mia", "kassel")
+        assert [a.name for a in await accounts.list_accounts(muster.engine, "musterstadt")] == ["mia"]
+
+        kassel_cases, muster_cases = CaseStore(kassel), CaseStore(muster)
+        await muster_cases.open(muster.key("telegram", 7), "telegram", "7", "de", None, "Frage", [])
+        assert [c.language for c in await muster_cases.unposted()] == ["de"]
+        assert await kassel_cases.unposted() == [] and await kassel_cases.open_cases() == []
+    finally:
+        await kassel.close()
+        await muster.close()

@@ -1,14 +1,14 @@
 """Cases handed to the city's counsellors and the messages relayed in them (bot/handover).
 
 Revision ID: 0005_handover
-Revises: 0003
+Revises: 0004_web
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_handover"
-down_revision = "0003"
+down_revision = "0004_web"
 branch_labels = None
 depends_on = None
 

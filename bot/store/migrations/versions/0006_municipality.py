@@ -19,7 +19,7 @@ branch_labels = None
 depends_on = None
 
 DEFAULT = "kassel"
-PER_CITY = ("users", "events", "unanswered", "outbox", "handover_cases")
+PER_CITY = ("users", "events", "unanswered", "outbox", "handover_cases", "accounts", "revisions")
 
 
 def _column() -> sa.Column:
