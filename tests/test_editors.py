@@ -178,7 +178,7 @@ async def test_replies_keep_flowing_while_a_slow_reload_builds(tmp_path, monkeyp
         reply = engine.handle(Incoming(user="u", text="Kitaplatz bei Kibeka suchen"))
         if building.is_set():
             during.append(reply.version)
-        await asyncio.sleep(0)
+        await asyncio.sleep(0.001)  # a steady load; a loop that never waits starves the loading thread of the GIL
     release.set()
     assert (await reload).startswith("Reloaded"), during
     # Answered meanwhile; the new texts, once validated, while the ranker built (runner._texts_first).
