@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot import app
 from bot.app import build_engine, open_store, purge_periodically
@@ -24,7 +25,9 @@ from bot.news import Broadcaster
 from bot.replicas import Leadership, replica_id
 from bot.service import Service
 from bot.store import Store
-from bot.transports.webhook import WebhookServer
+
+if TYPE_CHECKING:  # aiohttp's server is loaded only in webhook mode
+    from bot.transports.webhook import WebhookServer
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +220,11 @@ async def _start_city(config: Config, catalogue_dir: Path | None, holder: str,
                         "refuses a second poller); replicas need telegram.webhook", name)
         if config.telegram.webhook_url:
             where = (config.telegram.webhook_listen, config.telegram.webhook_port)
-            server = servers.setdefault(where, WebhookServer(*where))
+            if where not in servers:
+                from bot.transports.webhook import WebhookServer
+
+                servers[where] = WebhookServer(*where)
+            server = servers[where]
         telegram = TelegramTransport(config.telegram, Service(engine, store, "telegram", cases), admin=runtime.admin,
                                      replicas=config.replicas, holder=holder, webhook_server=server)
         await telegram.start()

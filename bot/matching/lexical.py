@@ -83,14 +83,17 @@ class KeywordVoter:
                 words = tuple(tokens(phrase))
                 if words:
                     self._false_friends[words[0]].append(words)
-        self._prefixes: dict[str, set[str]] = defaultdict(set)
-        self._deletes: dict[str, set[str]] = defaultdict(set)
+        prefixes: dict[str, set[str]] = defaultdict(set)
+        deletes: dict[str, set[str]] = defaultdict(set)
         for word in vocab:
             for end in range(MIN_TRUNCATED, len(word)):
-                self._prefixes[word[:end]].add(word)
+                prefixes[word[:end]].add(word)
             if len(word) >= MIN_FUZZY - 1:
                 for form in _deletions(word):
-                    self._deletes[form].add(word)
+                    deletes[form].add(word)
+        # Kept as tuples: about 130,000 mostly one-word sets cost 20 MB more than tuples.
+        self._prefixes = {form: tuple(sorted(words)) for form, words in prefixes.items()}
+        self._deletes = {form: tuple(sorted(words)) for form, words in deletes.items()}
 
     # -- words ---------------------------------------------------------------------------
     def _word_matches(self, word: str) -> tuple[dict[str, float], dict[str, float]]:

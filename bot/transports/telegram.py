@@ -18,7 +18,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import quote, urlsplit
 
 from telegram import (
@@ -51,7 +51,9 @@ from bot.replicas import SharedRateLimiter
 from bot.reply import Incoming, Reply
 from bot.service import Service
 from bot.text import render_html
-from bot.transports.webhook import WebhookServer
+
+if TYPE_CHECKING:  # aiohttp's server is loaded only in webhook mode
+    from bot.transports.webhook import WebhookServer
 
 log = logging.getLogger(__name__)
 MAX_TEXT = 4096
@@ -192,6 +194,8 @@ class TelegramTransport:
             await self.poll()
             return
         own = self.webhook_server is None
+        from bot.transports.webhook import WebhookServer
+
         server = self.webhook_server or WebhookServer(self.settings.webhook_listen, self.settings.webhook_port)
         server.add(urlsplit(self.settings.webhook_url).path, self.settings.webhook_secret, self.handle_webhook)
         if own:
