@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
 from bot.app import build_matcher
+from bot.bench_store import POSTGRES_URL, drop_schema, postgres_schema
 from bot.catalogue import DEFAULT_CATALOGUE, Catalogue, load_catalogue
 from bot.engine import Engine
 from bot.matching import Matcher
@@ -57,3 +60,31 @@ def synapse(tmp_path_factory):
     server = Synapse(tmp_path_factory.mktemp("synapse")).start()
     yield server
     server.remove()
+
+
+@asynccontextmanager
+async def _postgres_schema() -> AsyncIterator[tuple[str, dict]]:
+    """A schema of its own on the PostgreSQL at 127.0.0.1:5432 (CI starts one), dropped after."""
+    made = await postgres_schema()
+    if made is None:
+        pytest.skip(f"no PostgreSQL server answers at {POSTGRES_URL}")
+    try:
+        yield POSTGRES_URL, made[1]
+    finally:
+        await drop_schema(made[0])
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def target(request, tmp_path):
+    """(url, connect_args) of an empty database: SQLite, and PostgreSQL whenever a server answers."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/bot.db", None
+        return
+    async with _postgres_schema() as found:
+        yield found
+
+
+@pytest.fixture
+async def postgres_target():
+    async with _postgres_schema() as found:
+        yield found

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.bench_store import POSTGRES_URL, drop_schema, postgres_schema
 from bot.cli import main
 from bot.config import Config, ConfigError, load_config
 from bot.store import Pseudonyms, Store
@@ -82,18 +81,6 @@ def test_a_wrong_municipality_setting_is_one_clear_sentence(tmp_path, text, mess
     with pytest.raises(ConfigError, match=message) as caught:
         load_config(write_config(tmp_path, text))
     assert str(caught.value).startswith(str(tmp_path / "config.yaml") + ":")
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def target(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path}/bot.db", None
-        return
-    made = await postgres_schema()
-    if made is None:
-        pytest.skip(f"no PostgreSQL server answers at {POSTGRES_URL}")
-    yield POSTGRES_URL, made[1]
-    await drop_schema(made[0])
 
 
 async def test_each_city_has_its_own_people_figures_links_and_news(target):

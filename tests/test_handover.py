@@ -55,23 +55,13 @@ def desk_engine(catalogue, matcher) -> Engine:
     return Engine(catalogue, matcher, Sessions(), desk=Desk(WEEKDAYS, clock=lambda: WEDNESDAY_NOON))
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def store(request, tmp_path):
+@pytest.fixture
+async def store(target):
     """The store on SQLite, and on PostgreSQL in a schema of its own whenever a server answers."""
-    if request.param == "sqlite":
-        opened = await Store.open(f"sqlite+aiosqlite:///{tmp_path}/bot.db", Pseudonyms(b"handover-test"))
-        yield opened
-        await opened.close()
-        return
-    from bot.bench_store import POSTGRES_URL, drop_schema, postgres_schema
-
-    made = await postgres_schema()
-    if made is None:
-        pytest.skip(f"no PostgreSQL server answers at {POSTGRES_URL}")
-    opened = await Store.open(POSTGRES_URL, Pseudonyms(b"handover-test"), connect_args=made[1])
+    url, connect_args = target
+    opened = await Store.open(url, Pseudonyms(b"handover-test"), connect_args=connect_args)
     yield opened
     await opened.close()
-    await drop_schema(made[0])
 
 
 # -- detection and hours ------------------------------------------------------------------------

@@ -13,24 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from bot.bench_store import POSTGRES_URL, drop_schema, postgres_schema
 from bot.store import Pseudonyms, SecretError, Store, StoreError, load_secret, scrub, sqlite_url
 
 SECRET = b"test-secret"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def target(request, tmp_path):
-    """(url, connect_args) of an empty database; PostgreSQL in a schema of its own, used
-    whenever a server answers (CI starts one)."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path}/data/bot.db", None
-        return
-    made = await postgres_schema()
-    if made is None:
-        pytest.skip(f"no PostgreSQL server answers at {POSTGRES_URL}")
-    yield POSTGRES_URL, made[1]
-    await drop_schema(made[0])
 
 
 async def open_store(target) -> Store:
@@ -129,15 +114,6 @@ async def test_sync_positions(target):
     await store.set_sync("telegram.offset", "42")
     assert await store.get_sync("telegram.offset") == "42"
     await store.close()
-
-
-@pytest.fixture
-async def postgres_target():
-    made = await postgres_schema()
-    if made is None:
-        pytest.skip(f"no PostgreSQL server answers at {POSTGRES_URL}")
-    yield POSTGRES_URL, made[1]
-    await drop_schema(made[0])
 
 
 async def test_dropped_postgres_connections_are_survived(postgres_target):
