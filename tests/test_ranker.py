@@ -31,6 +31,9 @@ from bot.matching.semantic import ExampleIndex
         ("детето е на 4 години", (4.0,)),
         ("syn ma 12 lat", (12.0,)),
         ("ich bin 34 und mein Sohn 5", (34.0, 5.0)),
+        ("ebni 3omro 3 shahr", (0.25,)),
+        ("pesaram 8 mahashe", (8 / 12,)),
+        ("copilul are 5ani", (5.0,)),
     ],
 )
 def test_ages_are_read_in_all_ten_languages(text, ages):
@@ -41,7 +44,9 @@ def test_ages_are_read_in_all_ten_languages(text, ages):
     "text",
     ["ich suche seit 3 jahren arbeit", "wir sind seit 2 monaten in kassel", "kurs 600 Stunden B1",
      "my son is in class 8", "В България съм медицинска сестра, 10 години стаж", "ilk bebegimiz 3 hafta once dogdu",
-     "я 2 года в германии", "kita für 3 kinder"],
+     "я 2 года в германии", "kita für 3 kinder",
+     # Arabic "من" (since) before a duration; Arabizi "3an" (about) is no "3 an" (Romanian: 3 years)
+     "انا من ٦ سنين بألمانيا", "ana 3atel 3an el shoghl", "mn 3 sanawat hon"],
 )
 def test_durations_grades_and_counts_are_no_ages(text):
     assert read_people(text).ages == ()
@@ -51,6 +56,7 @@ def test_who_the_question_is_about():
     assert read_people("my daughter needs a kindergarten").child
     assert read_people("моей маме нужен курс").other_adult
     assert not read_people("I need a German course").child
+    assert read_people("من ٣ شهور هون وابني عمره ٥ سنين").child  # "و" (and) glued to "ابني" (my son)
 
 
 def test_an_offer_whose_ages_exclude_the_person_ranks_below_the_others(matcher, catalogue):

@@ -31,7 +31,8 @@ _YEARS = (
 _MONTHS = (
     "monat-", "month-", "mo", "mos", "شهر-", "شهور", "اشهر", "ماه-", "ay", "aylik-",
     "месяц-", "мес", "мисяц-", "luna", "luni", "месец-", "месеч-", "miesiac-", "miesiec-", "mies",
-    "mahe", "mah", "mesyac-", "mesiac-", "mesec-",
+    "mahe", "mah", "mahash-", "mahesh-", "shahr-", "shuhur", "shhur", "ashhur", "ashhor", "mesyac-", "mesiac-",
+    "mesec-",
 )
 # Dual forms and words that are an age by themselves.
 _WORD_AGES = {"سنتين": 2.0, "سنتان": 2.0, "شهرين": 2 / 12, "عامين": 2.0, "годовалый": 1.0, "годовалая": 1.0,
@@ -58,6 +59,8 @@ _EXPERIENCE = ("стаж-", "опыт-", "досвид-", "experience", "erfahru
                "ago", "назад", "тому", "once", "temu", "acum", "پیش", "قبل")
 _NUMBER = re.compile(r"^(\d{1,3})(?:[.,](\d))?$")
 _GLUED = re.compile(r"^(\d{1,2})([^\W\d_]+)$")  # "3jahre", "17yo", "5ani"
+# Glued to a digit, these are Arabic written in Latin letters, not units: "3an" is عن ("about").
+_NOT_GLUED = frozenset({"an"})
 
 # The people questions are about. Child words: the offer is for the child, ages matter most.
 _CHILD = (
@@ -121,6 +124,10 @@ _DURATION = ("seit", "seid", "vor", "fur", "since", "for", "ago", "past", "last"
              "صارلنا", "قبل", "لمدة", "خلال", "از", "پیش", "مدت", "است", "dir", "beri", "once", "уже", "через", "назад",
              "около", "вже", "тому", "за", "де", "от", "преди", "od", "temu", "przez", "acum", "pentru", "in", "im",
              "after", "nach", "بعد", "بقالي", "sonra", "suresince")
+# "من" is "since" before an Arabic year or month ("من ٦ سنين بألمانيا"), but "I" in Persian.
+_SINCE_AR = ("من", "mn", "men", "min")
+_ARABIC_UNITS = ("سنه", "سنين", "سنوات", "سنا", "عام", "اعوام", "شهر-", "شهور", "اشهر", "sana", "sanawat", "snin",
+                 "shahr-", "shuhur", "shhur", "ashhur", "ashhor")
 _SELF = ("bin", "am", "im", "انا", "ana", "ben", "мне", "мени", "mam", "съм", "jestem", "sunt", "من")
 _LINKS = ("de", "und", "and", "و", "и", "i", "si", "va", "ve")
 _HALF = ("halb", "half", "نص", "نیم", "buçuk", "bucuk", "половина", "пол", "половиною", "jumatate", "половин", "pol")
@@ -128,6 +135,7 @@ _HALF = ("halb", "half", "نص", "نیم", "buçuk", "bucuk", "половина"
 YEARS, MONTHS, WORD_AGES = _Words(_YEARS), _Words(_MONTHS), _WORD_AGES
 AGE_UNITS, DURATION, SELF = _Words(_AGE_UNITS), _Words(_DURATION), _Words(_SELF)
 LINKS, HALF, EXPERIENCE = _Words(_LINKS), _Words(_HALF), _Words(_EXPERIENCE)
+SINCE_AR, ARABIC_UNITS = _Words(_SINCE_AR), _Words(_ARABIC_UNITS)
 AGE_WORDS, NOT_AGES, CHILD, ADULT_OTHER = _Words(_AGE_WORDS), _Words(_NOT_AGES), _Words(_CHILD), _Words(_ADULT_OTHER)
 
 
@@ -156,6 +164,8 @@ def read_people(text: str) -> People:
         before = tokens[max(0, index - 3):index]
         if any(word in DURATION for word in before[-2:]) or (end + 1 < len(tokens) and tokens[end + 1] in DURATION):
             continue
+        if before and before[-1] in SINCE_AR and tokens[end] in ARABIC_UNITS:
+            continue  # "من ٦ سنين", "mn 3 sanawat": since, not an age
         named = any(word in AGE_WORDS or word in CHILD or word in ADULT_OTHER or word in SELF for word in before)
         if any(word in NOT_AGES for word in before[-1:]):
             continue  # "Klasse 8", "B1 600"
@@ -170,8 +180,9 @@ def read_people(text: str) -> People:
         if specific or named:
             ages.append(value * unit)
     plausible = tuple(a for a in ages if 0 < a <= 99)
-    child = any(t in CHILD for t in tokens)
-    other = any(t in ADULT_OTHER for t in tokens)
+    words = tokens + [t[1:] for t in tokens if t.startswith("و") and len(t) > 3]  # "وابني": and my son
+    child = any(t in CHILD for t in words)
+    other = any(t in ADULT_OTHER for t in words)
     return People(plausible, child, other)
 
 
@@ -180,7 +191,7 @@ def _amount(tokens: list[str], index: int) -> tuple[float | None, float | None, 
     of the unit word). None as the value when the token is no number or counts something else."""
     token = tokens[index]
     glued = _GLUED.match(token)
-    if glued and (unit := _unit(glued.group(2))) is not None:
+    if glued and glued.group(2) not in _NOT_GLUED and (unit := _unit(glued.group(2))) is not None:
         return float(glued.group(1)), unit, index  # "3jahre", "17yo"
     number = _NUMBER.match(token)
     if not number:
