@@ -127,7 +127,7 @@ class EmbeddingCache:
                     log.info("embedded %d of %d, about %.0f s to go", done, len(todo), (len(todo) - done) / rate)
         if not keys:
             return np.zeros((0, self.encoder.dim), dtype=np.float32)
-        return np.stack([self._vectors[k] for k in keys]).astype(np.float32)
+        return np.stack([self._vectors[k] for k in keys]).astype(np.float32, copy=False)
 
     def save(self) -> None:
         """Append what was computed to the local file (atomically: a crash leaves the old one)."""
@@ -139,7 +139,8 @@ class EmbeddingCache:
         self._new.clear()
 
     def drop(self) -> None:
-        """Forget the vectors held (after saving): a matcher keeps its own index of them."""
+        """Forget the vectors held (what was newly computed stays for save()): a matcher keeps its
+        own index of them."""
         self._vectors.clear()
 
     def export(self, path: Path, texts: Sequence[str], query: bool, more: Sequence[str] = ()) -> int:
@@ -158,7 +159,8 @@ def _read(path: Path, encoder: Encoder) -> dict[bytes, np.ndarray]:
             if str(data["encoder"]) != encoder.name or data["codes"].shape[1] != encoder.dim:
                 log.info("%s was made with another encoder; not used", path)
                 return {}
-            vectors = data["codes"].astype(np.float32) * data["scales"][:, None]
+            vectors = data["codes"].astype(np.float32)
+            vectors *= data["scales"][:, None]  # in place: a second copy of all vectors would raise the peak
             return dict(zip((row.tobytes() for row in data["keys"]), vectors, strict=True))
     except (OSError, KeyError, ValueError) as exc:
         log.warning("embedding cache %s unreadable (%s); computing again", path, exc)

@@ -150,6 +150,8 @@ class Matcher:
             local = cache_dir / f"embeddings-{self.encoder.name}.npz" if cache_dir else None
             self._cache = EmbeddingCache(self.encoder, shipped, local)
         self._index = self._build_index() if self._cache is not None else None
+        if self._cache is not None and not keep_embeddings:
+            self._cache.drop()  # the index holds what is needed: the per-text copies would only raise the peak
         self.models = models or self._load_or_train(cache_dir, fresh)
         self.detector = LanguageDetector(stopwords, self.models.languages)
         fitted = self.models.fitted
@@ -158,8 +160,6 @@ class Matcher:
         self.threshold = chosen if threshold is None else threshold
         if self._cache is not None:
             self._cache.save()
-            if not keep_embeddings:  # the index holds what is needed; the per-text copies only cost memory
-                self._cache.drop()
         self._question_vectors = None  # for training only
         self.build_s = time.perf_counter() - started
 
