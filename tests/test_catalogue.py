@@ -352,3 +352,21 @@ def test_a_translation_must_keep_the_germans_amounts(catalogue_copy):
     _edit(catalogue_copy / "lang" / "en.yaml", "{{eur:1603}}", "1603 €")
     hits = [p for p in _problems(catalogue_copy) if "amounts in 'cost' differ" in p]
     assert hits and "lang/en.yaml" in hits[0]
+
+
+def test_no_held_out_question_is_a_training_example(catalogue):
+    """Our held-out sets (eval/) measure only while the ranker never trains on them."""
+    import yaml
+
+    from bot.matching.normalise import normalise, tokens
+
+    def key(text: str) -> str:
+        return " ".join(tokens(normalise(text)))
+
+    trained = {key(q) for offer in catalogue.offers.values() for qs in offer.examples().values() for q in qs}
+    trained |= {key(q) for topic in catalogue.topics.values() for qs in topic.examples.values() for q in qs}
+    trained |= {key(q) for qs in catalogue.out_of_scope.values() for q in qs}
+    held = [item["q"] for path in sorted((Path(__file__).parents[1] / "eval").glob("*/*.yaml"))
+            for item in yaml.safe_load(path.read_text(encoding="utf-8"))]
+    assert len(held) > 1000
+    assert [q for q in held if key(q) in trained] == []
