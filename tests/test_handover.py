@@ -41,9 +41,17 @@ ASKING = {
     "bg": ["Може ли да говоря с консултант?", "искам да се свържа с истински човек"],
     "pl": ["Czy mogę porozmawiać z doradcą?", "chcę rozmawiać z prawdziwą osobą"],
 }
+# A short wish for a human, with no word for talking (verb-final in Persian and Turkish).
+WANTS_A_HUMAN = {
+    "de": "ich will einen Menschen bitte", "en": "I want a human", "ar": "بدي موظف لو سمحت",
+    "fa": "یک انسان میخوام", "tr": "insan istiyorum", "ru": "дайте оператора", "uk": "хочу людину",
+    "ro": "vreau un om", "bg": "искам човек", "pl": "poproszę konsultanta",
+}
 NOT_ASKING = ["Deutschkurs für Menschen, die kein Deutsch sprechen", "a course for people who speak no German",
               "Welche Sprachkurse gibt es für Menschen mit Behinderung?", "Wo finde ich eine Kita?",
-              "Курсы немецкого для взрослых людей", "kurs dla osób, które mówią po arabsku"]
+              "Курсы немецкого для взрослых людей", "kurs dla osób, które mówią po arabsku",
+              "ich will neue Menschen kennenlernen", "ich brauche einen Job als Mitarbeiter",
+              "danışman olarak iş istiyorum"]
 
 
 def payloads(reply: Reply) -> list[str]:
@@ -67,7 +75,7 @@ async def store(target):
 # -- detection and hours ------------------------------------------------------------------------
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_a_request_for_a_person_is_recognised_in_every_language(lang):
-    for text in ASKING[lang]:
+    for text in (*ASKING[lang], WANTS_A_HUMAN[lang]):
         assert asks_for_person(text), (lang, text)
 
 

@@ -3,7 +3,8 @@
 A word list per language (person_words.yaml) in three groups, matched on the normalised tokens
 of the message, with word endings open and Arabic-script clitics stripped, so that inflected and
 unseen phrasings generalise: a person word together with a way to talk, or with "real"/"not a
-bot". Cheap and explainable; no catalogue offer can be asked for with both.
+bot"; or a short wish that ends in a human ("I want a human", "بدي موظف"). Cheap and explainable;
+no catalogue offer can be asked for with both.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import yaml
 from bot.matching.normalise import normalise, tokens, variants
 
 WORDS = Path(__file__).with_name("person_words.yaml")
-GROUPS = ("person", "contact", "qualifier", "beneficiary")
+GROUPS = ("person", "contact", "qualifier", "beneficiary", "human", "request", "polite")
 WINDOW = 4  # at most this many words between the person and the way to talk
+SHORT = 6  # words: a longer message that ends in "a human" says more than that it wants one
+ROLE = frozenset({"als", "as", "ca", "jako", "как", "як", "като", "olarak"})  # "a job as an adviser"
 
 
 @cache
@@ -44,8 +47,25 @@ def _groups_of(token: str) -> set[str]:
     return found
 
 
+def _wants_a_human(words: list[str], found: list[set[str]]) -> bool:
+    """A short message that ends (before a "please") in a human after a wish ("I want a human"),
+    or in a wish right after a human, as verb-final languages say it ("insan istiyorum")."""
+    end = len(found)
+    while end and "polite" in found[end - 1] and not found[end - 1] & {"human", "request"}:
+        end -= 1
+    if not end or len(found) > SHORT or (end > 1 and words[end - 2] in ROLE):
+        return False
+    last, before = found[end - 1], found[:end - 1]
+    if "human" in last:
+        return any("request" in groups for groups in before)
+    return "request" in last and any("human" in groups for groups in before[-2:])
+
+
 def asks_for_person(text: str) -> bool:
-    found = [_groups_of(token) for token in tokens(text.replace("'", ""))]
+    words = tokens(text.replace("'", ""))
+    found = [_groups_of(token) for token in words]
+    if _wants_a_human(words, found):
+        return True
     for index, groups in enumerate(found):
         if "person" not in groups or (index and "beneficiary" in found[index - 1]):
             continue
