@@ -1,6 +1,6 @@
 """Does a message ask for a person instead of the bot? In any of the ten languages.
 
-A word list per language (person_words.yaml) in three groups, matched on the normalised tokens
+A word list per language (person_words.yaml) in groups, matched on the normalised tokens
 of the message, with word endings open and Arabic-script clitics stripped, so that inflected and
 unseen phrasings generalise: a person word together with a way to talk, or with "real"/"not a
 bot"; or a short wish that ends in a human ("I want a human", "بدي موظف"). Cheap and explainable;
