@@ -44,7 +44,7 @@ from bot.matching.training import (
 )
 
 log = logging.getLogger(__name__)
-MODEL_VERSION = "ranker-4"  # change when features or training change: cached models are refitted
+MODEL_VERSION = "ranker-5"  # change when features or training change: cached models are refitted
 # An offer in the district the person named or lives in moves ahead of one that is less than
 # this much likelier (in log-odds): where they live is evidence they gave us.
 NEARBY_LOGIT = 0.7
@@ -236,7 +236,7 @@ class Matcher:
 
     def _train(self, key: str) -> _Models:
         data = self._corpus
-        fold = folds(data.questions)
+        fold = folds(data)
         classifier, probabilities = train_classifier(data, self._offers, self._topic_ids, fold)
         semantic = None
         if self._index is not None:

@@ -109,9 +109,14 @@ def corpus(catalogue: Catalogue) -> Corpus:
                   np.array(lexicon_topics, dtype=np.int32))
 
 
-def folds(questions: tuple[str, ...]) -> np.ndarray:
-    """A fold per question, stable across runs and machines (by the question's text)."""
-    return np.array([int(hashlib.md5(q.encode()).hexdigest()[:8], 16) % FOLDS for q in questions], dtype=np.int32)
+def folds(data: Corpus) -> np.ndarray:
+    """A fold per question, stable across runs and machines. An offer's examples in one language
+    share a fold: they come from few writers and often paraphrase each other, so a question
+    scored beside its siblings would teach the fusion to trust the classifier and the nearest
+    examples more than they deserve with people who phrase it their own way."""
+    keys = [f"{target}|{lang}" if target >= 0 else question
+            for question, lang, target in zip(data.questions, data.languages, data.targets.tolist(), strict=True)]
+    return np.array([int(hashlib.md5(k.encode()).hexdigest()[:8], 16) % FOLDS for k in keys], dtype=np.int32)
 
 
 def train_classifier(data: Corpus, offer_ids: list[str], topic_ids: list[str], fold: np.ndarray | None = None,
