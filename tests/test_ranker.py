@@ -34,6 +34,21 @@ from bot.matching.semantic import ExampleIndex
         ("ebni 3omro 3 shahr", (0.25,)),
         ("pesaram 8 mahashe", (8 / 12,)),
         ("copilul are 5ani", (5.0,)),
+        # numbers as words, with a year or age word beside them
+        ("mein Sohn ist drei Jahre alt", (3.0,)),
+        ("بنتي عمرها خمس سنوات", (5.0,)),
+        ("ابني عمره ثلاثة عشر سنة", (13.0,)),
+        ("دخترم سه سالشه", (3.0,)),
+        ("kızım on yedi yaşında", (17.0,)),
+        ("дочке полтора года", (1.5,)),
+        ("доньці сім років", (7.0,)),
+        ("fata mea are saisprezece ani", (16.0,)),
+        ("córka ma siedemnaście lat", (17.0,)),
+        # Bulgarian "is at N", also in Latin letters, and "turned N"
+        ("синът ми е на седемнайсет", (17.0,)),
+        ("sinat mi e na 5 godini", (5.0,)),
+        ("dushterq mi navarshi 16", (16.0,)),
+        ("my son turned 17", (17.0,)),
     ],
 )
 def test_ages_are_read_in_all_ten_languages(text, ages):
@@ -46,7 +61,10 @@ def test_ages_are_read_in_all_ten_languages(text, ages):
      "my son is in class 8", "В България съм медицинска сестра, 10 години стаж", "ilk bebegimiz 3 hafta once dogdu",
      "я 2 года в германии", "kita für 3 kinder",
      # Arabic "من" (since) before a duration; Arabizi "3an" (about) is no "3 an" (Romanian: 3 years)
-     "انا من ٦ سنين بألمانيا", "ana 3atel 3an el shoghl", "mn 3 sanawat hon"],
+     "انا من ٦ سنين بألمانيا", "ana 3atel 3an el shoghl", "mn 3 sanawat hon",
+     # number words without a year or age word are no ages ("eine Frage"; Persian "نه" is "no")
+     "mein Sohn hat eine Frage", "نه، من کلاس زبان می خوام", "ich habe zwei Kinder", "seit drei Jahren in Kassel",
+     "منذ ثلاث سنوات في ألمانيا", "I have been here for two years", "два года назад приехали"],
 )
 def test_durations_grades_and_counts_are_no_ages(text):
     assert read_people(text).ages == ()
@@ -57,6 +75,8 @@ def test_who_the_question_is_about():
     assert read_people("моей маме нужен курс").other_adult
     assert not read_people("I need a German course").child
     assert read_people("من ٣ شهور هون وابني عمره ٥ سنين").child  # "و" (and) glued to "ابني" (my son)
+    assert read_people("bint 3omra 5 snin").child  # Arabic in Latin letters
+    assert read_people("deteto mi tursi gradina").child  # Bulgarian in Latin letters
 
 
 def test_an_offer_whose_ages_exclude_the_person_ranks_below_the_others(matcher, catalogue):

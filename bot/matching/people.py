@@ -27,6 +27,7 @@ _YEARS = (
     "годин-", "годиш-", "г",  # bg
     "lat", "lata", "latek", "letni-", "roku", "rok", "rocz-",  # pl
     "sana", "sanawat", "sene", "sal", "sale", "saleh", "god", "goda", "let", "rokiv", "rokiw", "rokov",
+    "godin-", "godishn-",  # bg in Latin letters
 )
 _MONTHS = (
     "monat-", "month-", "mo", "mos", "شهر-", "شهور", "اشهر", "ماه-", "ay", "aylik-",
@@ -39,7 +40,12 @@ _WORD_AGES = {"سنتين": 2.0, "سنتان": 2.0, "شهرين": 2 / 12, "عا�
               "годовалого": 1.0, "годовалой": 1.0, "sanatain": 2.0, "santen": 2.0, "sanateen": 2.0}
 # Words that make the next number an age: "alt", "old", "عمره", "age", "возраст".
 _AGE_WORDS = ("alt", "old", "age", "aged", "alter", "عمر-", "سنه", "سن", "yasinda", "возраст-", "вик",
-              "вику", "varsta", "възраст", "wiek", "omr-", "3omr-", "umr-", "omre", "sen", "sinni")
+              "вику", "varsta", "възраст", "wiek", "omr-", "3omr-", "umr-", "omre", "sen", "sinni",
+              # turned, turns: "навърши 16", "исполнилось 17", "a împlinit 16", "skończył 17", "turned 17"
+              "навърш-", "navarsh-", "исполни-", "виповни-", "implin-", "konczy-", "skonczy-", "turned", "turns")
+# Bulgarian says "is at 5" for "is 5": "детето е на 5", "az sam na 45".
+_BE = ("е", "e", "съм", "sam", "sum", "си", "si", "сме", "sme", "са", "sa")
+_AT = ("на", "na")
 # After these, a number is something else: class 8, 9 uhr, 20 euro, 3 kinder.
 _NOT_AGES = ("klass-", "class-", "grade-", "uhr", "hour-", "stund-", "euro-", "eur", "€", "%", "prozent",
              "kind-", "child-", "kid-", "km", "minut-", "tag-", "day-", "woch-", "week-", "ساعه", "يورو",
@@ -58,6 +64,46 @@ _EXPERIENCE = ("стаж-", "опыт-", "досвид-", "experience", "erfahru
                "живем", "живу", "живемо", "живеем", "zivem", "traiesc", "mieszkam", "yasiyorum", "wohne-", "live-",
                "ago", "назад", "тому", "once", "temu", "acum", "پیش", "قبل")
 _NUMBER = re.compile(r"^(\d{1,3})(?:[.,](\d))?$")
+# Numbers written as words, 1 to 20, as people write ages ("drei Jahre", "عمره ثلاث سنين", "beş
+# yaşında", "пять лет"). Many are everyday words too (German "ein", Persian "نه" is "no"), so a
+# number word is an age only with a year or month word or an age word beside it.
+_NUMBER_WORDS = {
+    1: "ein eine einem einen eins one un unu o bir один одна одного одной один одна одно един една едно jeden jedna "
+       "jednego واحد واحده يک",
+    2: "zwei two doi doua iki два две дві два двама dwa dwie dwoch dwóch اثنين اثنان اتنين تنين دو",
+    3: "drei three trei uc три trzy trzech ثلاث ثلاثه تلات تلاته سه",
+    4: "vier four patru dort четыре чотири четири cztery czterech اربع اربعه اربعة چهار",
+    5: "fünf five cinci bes пять п'ять пет piec pięć pieciu pięciu خمس خمسه پنج",
+    6: "sechs six sase şase alti шесть шість шест szesc sześć szesciu sześciu ست سته شش شيش",
+    7: "sieben seven sapte şapte yedi семь сім седем siedem siedmiu سبع سبعه هفت",
+    8: "acht eight opt sekiz восемь вісім осем osiem osmiu ośmiu ثمان ثماني ثمانيه تمن تمان تماني هشت",
+    9: "neun nine noua nouă dokuz девять дев'ять девет dziewiec dziewięć dziewieciu تسع تسعه نه",
+    10: "zehn ten zece on десять десет dziesiec dziesięć dziesieciu عشر عشره ده",
+    11: "elf eleven unsprezece одиннадцать одинадцять единадесет единайсет jedenascie jedenaście احدعش حداعش يازده",
+    12: "zwölf twelve doisprezece douasprezece двенадцать дванадцять дванадесет дванайсет dwanascie dwanaście "
+        "اتنعش اطنعش طنعش دوازده",
+    13: "dreizehn thirteen treisprezece тринадцать тринадцять тринадесет тринайсет trzynascie trzynaście تلتعش "
+        "ثلطعش سيزده",
+    14: "vierzehn fourteen paisprezece четырнадцать чотирнадцять четиринадесет четиринайсет czternascie czternaście "
+        "اربعتعش اربطعش چهارده",
+    15: "fünfzehn fifteen cincisprezece cinsprezece cinspe cinșpe пятнадцать п'ятнадцять петнадесет петнайсет "
+        "pietnascie piętnaście خمستعش خمسطعش پانزده پونزده",
+    16: "sechzehn sixteen saisprezece şaisprezece saispe şaişpe шестнадцать шістнадцять шестнадесет шестнайсет "
+        "szesnascie szesnaście ستعش سطعش شانزده",
+    17: "siebzehn seventeen saptesprezece şaptesprezece saptespe şapteşpe семнадцать сімнадцять седемнадесет "
+        "седемнайсет siedemnascie siedemnaście سبعتعش سبعطعش هفده هيفده",
+    18: "achtzehn eighteen optsprezece optspe optişpe восемнадцать вісімнадцять осемнадесет осемнайсет "
+        "osiemnascie osiemnaście تمنتعش تمنطعش ثمنطعش هجده هيجده هژده",
+    19: "neunzehn nineteen nouasprezece nouăsprezece девятнадцать дев'ятнадцять деветнадесет деветнайсет "
+        "dziewietnascie dziewiętnaście تسعتعش تسعطعش نوزده",
+    20: "zwanzig twenty douazeci douăzeci двадцать двадцять двадесет двайсет dwadziescia dwadzieścia عشرين عشرون بيست",
+}
+NUMBER_WORDS = {normalise(word): float(value) for value, words in _NUMBER_WORDS.items() for word in words.split()}
+# "ثلاثة عشر" (three ten) is thirteen, Turkish "on yedi" (ten seven) seventeen.
+_TEENS_AFTER = frozenset({"عشر", "عشره"})
+_TENS_BEFORE = frozenset({"on"})
+_ONE_AND_A_HALF = {"anderthalb": 1.5, "eineinhalb": 1.5, "полтора": 1.5, "півтора": 1.5, "pivtora": 1.5,
+                   "poltora": 1.5, "półtora": 1.5}
 _GLUED = re.compile(r"^(\d{1,2})([^\W\d_]+)$")  # "3jahre", "17yo", "5ani"
 # Glued to a digit, these are Arabic written in Latin letters, not units: "3an" is عن ("about").
 _NOT_GLUED = frozenset({"an"})
@@ -76,6 +122,8 @@ _CHILD = (
     "syn-", "cork-", "coreczk-", "dzieck-", "dzieci-", "niemowl-", "wnuk-",
     "ibni", "ebni", "binti", "benti", "tifl-", "walad-", "awlad-", "pesar-", "pesaram", "dokhtar-", "bache-",
     "bacha-", "bachem", "syna", "synu", "doch-", "ditina", "dytyna", "dytynu", "rebenok", "rebenka",
+    "bint", "bent", "bnti", "ibnti", "ebnti", "wladi", "weladi", "awladi",  # Arabic in Latin letters
+    "sinat", "sinut", "sina", "dashter-", "dushter-", "dashtery", "dete", "deteto", "deca", "detsa",  # bg in Latin
 )
 _ADULT_OTHER = (
     "frau", "mann", "ehemann", "ehefrau", "mutter", "vater", "mama", "papa", "oma", "opa", "eltern",
@@ -137,6 +185,7 @@ AGE_UNITS, DURATION, SELF = _Words(_AGE_UNITS), _Words(_DURATION), _Words(_SELF)
 LINKS, HALF, EXPERIENCE = _Words(_LINKS), _Words(_HALF), _Words(_EXPERIENCE)
 SINCE_AR, ARABIC_UNITS = _Words(_SINCE_AR), _Words(_ARABIC_UNITS)
 AGE_WORDS, NOT_AGES, CHILD, ADULT_OTHER = _Words(_AGE_WORDS), _Words(_NOT_AGES), _Words(_CHILD), _Words(_ADULT_OTHER)
+BE, AT = _Words(_BE), _Words(_AT)
 
 
 def _unit(token: str) -> float | None:
@@ -162,11 +211,15 @@ def read_people(text: str) -> People:
         if value is None:
             continue
         before = tokens[max(0, index - 3):index]
+        is_at = len(before) >= 2 and before[-1] in AT and before[-2] in BE  # "е на 5"
+        told = is_at or any(word in AGE_WORDS for word in before) or (end + 1 < len(tokens) and tokens[end + 1] in AGE_WORDS)
+        if not (_NUMBER.match(token) or _GLUED.match(token)) and unit is None and not told:
+            continue  # a number word alone: "eine Frage", "نه" (no)
         if any(word in DURATION for word in before[-2:]) or (end + 1 < len(tokens) and tokens[end + 1] in DURATION):
             continue
         if before and before[-1] in SINCE_AR and tokens[end] in ARABIC_UNITS:
             continue  # "من ٦ سنين", "mn 3 sanawat": since, not an age
-        named = any(word in AGE_WORDS or word in CHILD or word in ADULT_OTHER or word in SELF for word in before)
+        named = is_at or any(word in AGE_WORDS or word in CHILD or word in ADULT_OTHER or word in SELF for word in before)
         if any(word in NOT_AGES for word in before[-1:]):
             continue  # "Klasse 8", "B1 600"
         if unit is None:
@@ -194,10 +247,21 @@ def _amount(tokens: list[str], index: int) -> tuple[float | None, float | None, 
     if glued and glued.group(2) not in _NOT_GLUED and (unit := _unit(glued.group(2))) is not None:
         return float(glued.group(1)), unit, index  # "3jahre", "17yo"
     number = _NUMBER.match(token)
-    if not number:
-        return None, None, index
-    value = int(number.group(1)) + (int(number.group(2)) / 10 if number.group(2) else 0.0)
     end = index + 1
+    if number:
+        value = int(number.group(1)) + (int(number.group(2)) / 10 if number.group(2) else 0.0)
+    elif token in _ONE_AND_A_HALF:
+        value = _ONE_AND_A_HALF[token]
+    elif token in NUMBER_WORDS and not (index and (tokens[index - 1] in _TENS_BEFORE or (
+            token in _TEENS_AFTER and tokens[index - 1] in NUMBER_WORDS))):  # the second word of "on yedi", "ثلاثة عشر"
+        value = NUMBER_WORDS[token]
+        if end < len(tokens) and token in _TENS_BEFORE and tokens[end] in NUMBER_WORDS and NUMBER_WORDS[tokens[end]] < 10:
+            value, end = 10 + NUMBER_WORDS[tokens[end]], end + 1  # "on yedi"
+        elif end < len(tokens) and tokens[end] in _TEENS_AFTER and value < 10:
+            value, end = value + 10, end + 1  # "ثلاثة عشر"
+        index = end - 1  # the unit comes after the whole number
+    else:
+        return None, None, index
     if end < len(tokens) and tokens[end] in LINKS and end + 1 < len(tokens):
         end += 1  # "25 de ani", "2 und halb jahre" (then the unit two words on)
         if tokens[end] in HALF and end + 1 < len(tokens):

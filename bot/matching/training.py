@@ -238,15 +238,17 @@ def fit_fusion(data: Corpus, signals: Signals, topic_of: np.ndarray, topics: int
 
 
 def keywords_agree(signals: Signals, combined: np.ndarray, topic_of: np.ndarray) -> np.ndarray:
-    """Per row: the keywords point to no topic, or to the topic of the fast stage's best offer,
-    and no other offer owns more of the question's words than that one. Where they disagree, the
-    classifier alone is not trusted (it can be sure for surface reasons: "evening" and "work" in a
-    question about a Kita's hours); the encoder is asked."""
+    """Per row: some keyword of the fast stage's best offer is in the question, the keywords
+    point to no other topic, and no other offer owns more of the question's words. Otherwise the
+    classifier alone is not trusted (it can be sure for surface reasons: "evening" and "work" in
+    a question about a Kita's hours, "wo kann ich in Kassel ... lassen" about anything at all);
+    the encoder is asked."""
     top = combined.argmax(axis=1)
+    rows = np.arange(len(top))
     voted = signals.topic_words.max(axis=1) > 0
     topic_ok = ~voted | (signals.topic_words.argmax(axis=1) == topic_of[top])
-    own_top = signals.own[np.arange(len(top)), top]
-    return topic_ok & (own_top >= signals.own.max(axis=1))
+    own_top = signals.own[rows, top]
+    return topic_ok & (own_top >= signals.own.max(axis=1)) & (signals.keywords[rows, top] > 0)
 
 
 def _cascade(fast: np.ndarray, full: np.ndarray, fast_fits: np.ndarray, full_fits: np.ndarray,
