@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from bot import cards, clarify, firststeps
 from bot.catalogue import Catalogue
 from bot.handover import dialogue as handover
-from bot.handover.detect import asks_for_person
+from bot.handover.detect import asks_for_person, asks_only_for_person
 from bot.i18n import translator
 from bot.languages import DEFAULT_LANGUAGE, LANGUAGES, is_rtl, native_name, normalise_code
 from bot.matching import Matcher, Result
@@ -434,9 +434,15 @@ class Engine:
         near = (incoming.district,) if incoming.district else ()
         result = self.matcher.match(text, session.chosen, districts=near)
         lang = self._language(session, incoming, result)
-        if self.desk and asks_for_person(text):  # "can I talk to a real person?": offer one, share nothing yet
-            session.handover = handover.Pending(session.question or None, session.topic, session.results[:3])
-            return replace(self._reply(lang, self.desk.offer(lang)), answered=None)
+        if asks_for_person(text):  # "can I talk to a real person?"
+            if self.desk:  # offer one, share nothing yet
+                session.handover = handover.Pending(session.question or None, session.topic, session.results[:3])
+                return replace(self._reply(lang, self.desk.offer(lang)), answered=None)
+            if asks_only_for_person(text, self.matcher.function_words) and not (
+                    result.fits and self._counselling(result.matches[0].offer)):
+                # No desk here: the people of the free migration counselling, not a course that
+                # happens to share words with the question.
+                return replace(self._nothing_fits(session, lang, result, sorry=False), answered=None)
         session.question, session.topic = text, result.category
         if not result.fits:
             reply = self._nothing_fits(session, lang, result)
@@ -554,11 +560,15 @@ class Engine:
         return self._reply(lang, Message(((plain(_("This button is no longer valid. Please ask your question again.")),),),
                                          cards.topic_buttons(self.catalogue, lang)))
 
-    def _nothing_fits(self, session: Session, lang: str, result: Result) -> Reply:
+    def _counselling(self, offer: str) -> bool:
+        """The offer is of a topic of the catalogue's fallback offers (people who advise)."""
+        return self.catalogue.offers[offer].topic in {self.catalogue.offers[o].topic for o in self.catalogue.fallback_offers}
+
+    def _nothing_fits(self, session: Session, lang: str, result: Result, sorry: bool = True) -> Reply:
         _ = translator(lang)
         session.results, session.shown = (), 0
         lines: list[Line] = [
-            (bold(_("Sorry, I don't know an offer that fits your question.")),),
+            *([(bold(_("Sorry, I don't know an offer that fits your question.")),)] if sorry else []),
             (plain(_("The free migration counselling can help you with any question:")),),
         ]
         rows = [(cards.offer_button(self.catalogue, ident, lang),) for ident in self.catalogue.fallback_offers[:2]]

@@ -103,6 +103,26 @@ def test_nothing_fits_gives_honest_answer_and_counselling(engine, catalogue):
     assert any(p.startswith("t:") for p in payloads(reply))
 
 
+@pytest.mark.parametrize("text", ["kann ich mit einem echten Menschen sprechen?", "can I talk to a real person?",
+                                  "أريد التحدث مع موظف حقيقي", "хочу поговорить с живым человеком"])
+def test_without_a_desk_a_wish_for_a_person_gets_the_counselling_people(engine, catalogue, text):
+    assert engine.desk is None  # no handover desk in this configuration
+    reply = ask(engine, text)
+    counselling = {catalogue.offers[o].topic for o in catalogue.fallback_offers}
+    if reply.answered:  # the matcher found a counselling offer itself
+        assert catalogue.offers[reply.matches[0].offer].topic in counselling
+    else:  # or the people of the fallback offers, without a "sorry"
+        assert f"o:{catalogue.fallback_offers[0]}:card" in payloads(reply)
+        assert "don't know an offer" not in ask(engine, text, user="u2", chosen_language="en").plain()
+
+
+def test_without_a_desk_a_wish_for_a_person_about_something_is_answered(engine, catalogue):
+    reply = ask(engine, "Kann ich bei der Caritas mit einem Berater über meine Papiere sprechen?")
+    assert reply.answered is True and catalogue.offers[reply.matches[0].offer].topic == "counselling"
+    reply = ask(engine, "Kann ich mit jemandem über die Anmeldung in der Kita sprechen?", user="u2")
+    assert reply.answered is True and reply.category == "daycare"
+
+
 def test_more_offers_pages_through_results(engine):
     first = ask(engine, payload="o:mbe-caritas:more")
     shown = {p.split(":")[1] for p in payloads(first) if p.startswith("o:")}

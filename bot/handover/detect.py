@@ -9,6 +9,7 @@ no catalogue offer can be asked for with both.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import cache
 from pathlib import Path
 
@@ -73,3 +74,12 @@ def asks_for_person(text: str) -> bool:
         if any(g & {"contact", "qualifier"} for g in near) or groups & {"qualifier"} - {"person"}:
             return True
     return False
+
+
+def asks_only_for_person(text: str, function_words: Collection[str]) -> bool:
+    """A wish for a person and nothing more ("can I talk to a real person?"): every other word
+    is a function word. "Can I talk to someone about the Kita registration?" says what about,
+    and that question the catalogue can answer."""
+    if not asks_for_person(text):
+        return False
+    return all(word in function_words or _groups_of(word) for word in tokens(text.replace("'", "")))

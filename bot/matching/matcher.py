@@ -124,6 +124,7 @@ class Matcher:
         started = time.perf_counter()
         self.catalogue = catalogue
         self.voter = KeywordVoter(catalogue, stopwords)
+        self.function_words = frozenset().union(*stopwords.values())  # of all languages: people mix them
         self._offers = list(catalogue.offers)
         self._topic_ids = list(catalogue.topics)
         topic_ids = {t: i for i, t in enumerate(self._topic_ids)}
