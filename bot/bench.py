@@ -165,6 +165,9 @@ def large_matcher(catalogue: Catalogue, trained: Matcher) -> Matcher:
     model = trained.models.classifier.repeated(new_labels, source)
     models = copy.copy(trained.models)
     models.classifier = model
+    originals = {ident: i for i, ident in enumerate(trained.catalogue.offers)}
+    models.usual = trained.models.usual[[originals.get(o, originals.get(o.rsplit("-", 1)[0], 0))
+                                         for o in catalogue.offers]]
     return Matcher(catalogue, load_stopwords(), encoder=trained.encoder, models=models)
 
 

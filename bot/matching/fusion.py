@@ -23,7 +23,7 @@ from sklearn.preprocessing import StandardScaler
 from bot.matching.semantic import SemanticFeatures
 
 OFFER_FAST = ("keywords", "keywords_rel", "own_keywords", "classifier", "classifier_rel", "age_fits",
-              "age_conflict", "audience_mismatch")
+              "age_conflict", "audience_mismatch", "age_unusual")
 OFFER_FULL = (*OFFER_FAST, "encoder", "encoder_rel", "encoder_top3", "encoder_text", "encoder_knn", "agreement")
 TOPIC_FAST = ("topic_words", "topic_words_rel", "best_offer_words_rel", "classifier_mass", "classifier_mass_rel",
               "ages_fit_some", "ages_fit_none")
@@ -46,6 +46,7 @@ class Signals:
     classifier: np.ndarray  # probabilities: per offer, "nothing fits", per topic (its own words)
     ages: np.ndarray  # per offer: +1 a stated age fits it, -1 none does, 0 no age stated
     mismatch: np.ndarray  # per offer: 1 where the person named is not whom the offer serves
+    unusual: np.ndarray  # per offer: 1 where every age stated is unusual for its example questions
     words: np.ndarray  # per row: number of words
     answerable: np.ndarray  # per row: the keyword voter alone would answer (a topic word as written)
     semantic: SemanticFeatures | None = None
@@ -95,6 +96,7 @@ def offer_features(signals: Signals, full: bool) -> np.ndarray:
         (signals.ages > 0).astype(np.float32),
         (signals.ages < 0).astype(np.float32),
         signals.mismatch,
+        signals.unusual,
     ]
     if full:
         semantic = signals.semantic

@@ -29,7 +29,7 @@ from bot.matching.encoder import EmbeddingCache, Encoder, load_encoder
 from bot.matching.fusion import ALL_FEATURES, Signals, Stage
 from bot.matching.lexical import KeywordVoter, Votes, squash
 from bot.matching.normalise import tokens
-from bot.matching.people import People, read_people
+from bot.matching.people import People, read_people, unusual, usual_ages
 from bot.matching.semantic import ExampleIndex, SemanticFeatures
 from bot.matching.training import (
     Corpus,
@@ -44,7 +44,7 @@ from bot.matching.training import (
 )
 
 log = logging.getLogger(__name__)
-MODEL_VERSION = "ranker-5"  # change when features or training change: cached models are refitted
+MODEL_VERSION = "ranker-6"  # change when features or training change: cached models are refitted
 # An offer in the district the person named or lives in moves ahead of one that is less than
 # this much likelier (in log-odds): where they live is evidence they gave us.
 NEARBY_LOGIT = 0.7
@@ -114,6 +114,7 @@ class _Models:
     classifier: NgramClassifier
     fitted: Fitted
     languages: LatinGuess  # the language of questions in Latin letters, romanised ones too
+    usual: np.ndarray  # per offer, the ages its example questions usually state (people.usual_ages)
 
 
 class Matcher:
@@ -222,7 +223,8 @@ class Matcher:
         started = time.perf_counter()
         if fitted is not None:
             classifier = train_classifier(self._corpus, self._offers, self._topic_ids, temperature=fitted.temperature)[0]
-            models = _Models(key, classifier, fitted, LatinGuess(self._corpus.questions, self._corpus.languages))
+            usual = usual_ages([read_people(q) for q in self._corpus.questions], self._corpus.targets, len(self._offers))
+            models = _Models(key, classifier, fitted, LatinGuess(self._corpus.questions, self._corpus.languages), usual)
             log.info("ranker: classifier trained again in %.1f s; the fitted fusion is kept", time.perf_counter() - started)
         else:
             models = self._train(key)
@@ -242,10 +244,19 @@ class Matcher:
         semantic = None
         if self._index is not None:
             semantic = self._out_of_fold_semantic(fold)
-        signals = self._signals(list(data.questions), list(data.languages), probabilities, (), semantic)
+        people = [read_people(q) for q in data.questions]
+        # Each question's usual-ages signal from the examples of the other folds only.
+        rare = np.zeros((len(people), len(self._offers)), dtype=np.float32)
+        for k in np.unique(fold):
+            mine = np.flatnonzero(fold == k)
+            ranges = usual_ages([people[i] for i in np.flatnonzero(fold != k)], data.targets[fold != k],
+                                len(self._offers))
+            rare[mine] = unusual([people[i] for i in mine], ranges)
+        signals = self._signals(list(data.questions), list(data.languages), probabilities, (), semantic, people, rare)
         fitted = fit_fusion(data, signals, self._topics, len(self._topic_ids), semantic is not None)
         fitted.temperature = classifier.temperature
-        return _Models(key, classifier, fitted, LatinGuess(data.questions, data.languages))
+        return _Models(key, classifier, fitted, LatinGuess(data.questions, data.languages),
+                       usual_ages(people, data.targets, len(self._offers)))
 
     def _out_of_fold_semantic(self, fold: np.ndarray):
         assert self._index is not None
@@ -266,7 +277,8 @@ class Matcher:
         return take_columns(classifier.proba(texts), self._columns[1])
 
     def _signals(self, texts: list[str], languages: list[str | None], probabilities: np.ndarray,
-                 votes: Sequence[Votes] = (), semantic=None, people: Sequence[People] = ()) -> Signals:
+                 votes: Sequence[Votes] = (), semantic=None, people: Sequence[People] = (),
+                 rare: np.ndarray | None = None) -> Signals:
         offers = self._offers
         votes = list(votes) or [self.voter.votes(t, lang) for t, lang in zip(texts, languages, strict=True)]
         people = list(people) or [read_people(t) for t in texts]
@@ -289,7 +301,10 @@ class Matcher:
         words = np.array([len(tokens(t)) for t in texts], dtype=np.float32)  # words, not stray symbols
         strong = np.array([v.strong for v in votes], dtype=bool)
         answerable = np.array([self.voter.answerable(v) for v in votes], dtype=bool)
-        return Signals(keywords, own, topic_words, strong, probabilities, ages, mismatch, words, answerable, semantic)
+        if rare is None:
+            rare = unusual(people, self.models.usual)
+        return Signals(keywords, own, topic_words, strong, probabilities, ages, mismatch, rare, words, answerable,
+                       semantic)
 
     # -- questions ---------------------------------------------------------------------
     def match(self, text: str, lang: str | None = None, limit: int = 5, districts: tuple[str, ...] = ()) -> Result:

@@ -10,7 +10,10 @@ when it starts with it); any other word must match a token exactly.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from bot.matching.normalise import normalise
 
@@ -63,6 +66,8 @@ _EXPERIENCE = ("стаж-", "опыт-", "досвид-", "experience", "erfahru
                "in", "im", "hier", "here", "в", "у", "na", "w", "la", "de", "burada", "inja", "اینجا", "هنا", "هون",
                "живем", "живу", "живемо", "живеем", "zivem", "traiesc", "mieszkam", "yasiyorum", "wohne-", "live-",
                "ago", "назад", "тому", "once", "temu", "acum", "پیش", "قبل")
+_TOKEN = re.compile(r"[^\W_]+(?:[.,]\d)?|€|%")
+_CLAUSE_END = re.compile(r"[,;:.!?()\[\]–—،؛؟]")  # between two words: they are not one phrase
 _NUMBER = re.compile(r"^(\d{1,3})(?:[.,](\d))?$")
 # Numbers written as words, 1 to 20, as people write ages ("drei Jahre", "عمره ثلاث سنين", "beş
 # yaşında", "пять лет"). Many are everyday words too (German "ein", Persian "نه" is "no"), so a
@@ -201,7 +206,16 @@ def read_people(text: str) -> People:
     """Ages a question states about a person, and whom it names. An age counts only when the
     words around it make it one ("my son is 17", "عمره ٣ سنين", "16 yaşında", "2,5 Jahre alt"):
     "seit 3 Jahren in Kassel" is a duration, and a wrong age would hide the right offer."""
-    tokens = re.findall(r"[^\W_]+(?:[.,]\d)?|€|%", normalise(text))
+    folded = normalise(text)
+    spans = list(_TOKEN.finditer(folded))
+    tokens = [span.group() for span in spans]
+
+    def after(index: int) -> str:
+        """The word after `index` in the same clause ("17 ani, in Romania": none)."""
+        if index + 1 >= len(tokens) or _CLAUSE_END.search(folded, spans[index].end(), spans[index + 1].start()):
+            return ""
+        return tokens[index + 1]
+
     ages: list[float] = []
     for index, token in enumerate(tokens):
         if token in WORD_AGES:
@@ -212,10 +226,11 @@ def read_people(text: str) -> People:
             continue
         before = tokens[max(0, index - 3):index]
         is_at = len(before) >= 2 and before[-1] in AT and before[-2] in BE  # "е на 5"
-        told = is_at or any(word in AGE_WORDS for word in before) or (end + 1 < len(tokens) and tokens[end + 1] in AGE_WORDS)
+        following = after(end)
+        told = is_at or any(word in AGE_WORDS for word in before) or following in AGE_WORDS
         if not (_NUMBER.match(token) or _GLUED.match(token)) and unit is None and not told:
             continue  # a number word alone: "eine Frage", "نه" (no)
-        if any(word in DURATION for word in before[-2:]) or (end + 1 < len(tokens) and tokens[end + 1] in DURATION):
+        if any(word in DURATION for word in before[-2:]) or following in DURATION:
             continue
         if before and before[-1] in SINCE_AR and tokens[end] in ARABIC_UNITS:
             continue  # "من ٦ سنين", "mn 3 sanawat": since, not an age
@@ -226,7 +241,6 @@ def read_people(text: str) -> People:
             if named and value <= 99:
                 ages.append(value)  # "сыну 17", "my son is 17", "عمره 5"
             continue
-        following = tokens[end + 1] if end + 1 < len(tokens) else ""
         if following in EXPERIENCE and tokens[end] not in AGE_UNITS:
             continue  # "10 години стаж", "3 Jahre in Deutschland", "2 года назад"
         specific = tokens[end] in AGE_UNITS or following in AGE_WORDS
@@ -272,3 +286,35 @@ def _amount(tokens: list[str], index: int) -> tuple[float | None, float | None, 
         return None, None, index
     unit = _unit(tokens[end])
     return value, unit, end if unit is not None else index
+
+
+USUAL_MIN = 8  # ages an offer's examples must state before they say which ages are usual for it
+
+
+def usual_ages(people: Sequence[People], owners: Sequence[int], offers: int) -> np.ndarray:
+    """Per offer, the range of ages its example questions usually state (10th to 90th
+    percentile, a year wider), or NaN where they state too few. Where the catalogue has no
+    sourced ages ("children before school entry"), the examples still show that a question
+    about a 17-year-old is unusual for it; the fusion learns how much that is worth."""
+    stated: list[list[float]] = [[] for _ in range(offers)]
+    for person, owner in zip(people, owners, strict=True):
+        if owner >= 0:
+            stated[owner].extend(person.ages)
+    ranges = np.full((offers, 2), np.nan, dtype=np.float32)
+    for offer, ages in enumerate(stated):
+        if len(ages) >= USUAL_MIN:
+            low, high = np.percentile(ages, [10, 90])
+            ranges[offer] = (low - 1.0, high + 1.0)
+    return ranges
+
+
+def unusual(people: Sequence[People], ranges: np.ndarray) -> np.ndarray:
+    """rows x offers: 1 where every age the question states is outside the offer's usual range."""
+    out = np.zeros((len(people), len(ranges)), dtype=np.float32)
+    known = ~np.isnan(ranges[:, 0])
+    for row, person in enumerate(people):
+        if person.ages:
+            ages = np.array(person.ages, dtype=np.float32)[:, None]
+            outside = (ages < ranges[None, :, 0]) | (ages > ranges[None, :, 1])
+            out[row] = known & outside.all(axis=0)
+    return out
