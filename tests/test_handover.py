@@ -47,11 +47,15 @@ WANTS_A_HUMAN = {
     "fa": "یک انسان میخوام", "tr": "insan istiyorum", "ru": "дайте оператора", "uk": "хочу людину",
     "ro": "vreau un om", "bg": "искам човек", "pl": "poproszę konsultanta",
 }
+# "I need a counsellor" where the need is a noun and a verb of having.
+NEEDS_A_HUMAN = ["یه مشاور لازم دارم", "به یک مشاور نیاز دارم", "bir danışmana ihtiyacım var", "am nevoie de un consilier",
+                 "أحتاج مستشار"]
 NOT_ASKING = ["Deutschkurs für Menschen, die kein Deutsch sprechen", "a course for people who speak no German",
               "Welche Sprachkurse gibt es für Menschen mit Behinderung?", "Wo finde ich eine Kita?",
               "Курсы немецкого для взрослых людей", "kurs dla osób, które mówią po arabsku",
               "ich will neue Menschen kennenlernen", "ich brauche einen Job als Mitarbeiter",
-              "danışman olarak iş istiyorum"]
+              "danışman olarak iş istiyorum", "من یک سوال دارم", "kursa ihtiyacım var", "am nevoie de un curs de germana",
+              "أحتاج كورس ألماني"]
 
 
 def payloads(reply: Reply) -> list[str]:
@@ -77,6 +81,11 @@ async def store(target):
 def test_a_request_for_a_person_is_recognised_in_every_language(lang):
     for text in (*ASKING[lang], WANTS_A_HUMAN[lang]):
         assert asks_for_person(text), (lang, text)
+
+
+@pytest.mark.parametrize("text", NEEDS_A_HUMAN)
+def test_a_need_for_a_counsellor_is_a_request_for_a_person(text):
+    assert asks_for_person(text)
 
 
 @pytest.mark.parametrize("text", NOT_ASKING)
