@@ -65,7 +65,7 @@ def test_ages_are_read_in_all_ten_languages(text, ages):
      # Arabic "من" (since) before a duration; Arabizi "3an" (about) is no "3 an" (Romanian: 3 years)
      "انا من ٦ سنين بألمانيا", "ana 3atel 3an el shoghl", "mn 3 sanawat hon",
      # number words without a year or age word are no ages ("eine Frage"; Persian "نه" is "no")
-     "mein Sohn war 3 Jahre in der Türkei", "mein Sohn hat eine Frage", "نه، من کلاس زبان می خوام", "ich habe zwei Kinder", "seit drei Jahren in Kassel",
+     "mein Sohn war 3 Jahre in der Türkei", "mein Sohn hat eine Frage", "mein Sohn hat einen Monat Ferien", "نه، من کلاس زبان می خوام", "ich habe zwei Kinder", "seit drei Jahren in Kassel",
      "منذ ثلاث سنوات في ألمانيا", "I have been here for two years", "два года назад приехали"],
 )
 def test_durations_grades_and_counts_are_no_ages(text):

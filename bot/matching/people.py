@@ -228,8 +228,9 @@ def read_people(text: str) -> People:
         is_at = len(before) >= 2 and before[-1] in AT and before[-2] in BE  # "е на 5"
         following = after(end)
         told = is_at or any(word in AGE_WORDS for word in before) or following in AGE_WORDS
-        if not (_NUMBER.match(token) or _GLUED.match(token)) and unit is None and not told:
-            continue  # a number word alone: "eine Frage", "نه" (no)
+        if not (_NUMBER.match(token) or _GLUED.match(token)) and not told and (
+                unit is None or (NUMBER_WORDS.get(token) == 1 and tokens[end] not in AGE_UNITS)):
+            continue  # a number word alone ("eine Frage", "نه": no), or an article ("einen Monat Ferien")
         if any(word in DURATION for word in before[-2:]) or following in DURATION:
             continue
         if before and before[-1] in SINCE_AR and tokens[end] in ARABIC_UNITS:
