@@ -41,6 +41,7 @@ from bot.matching.semantic import ExampleIndex
         ("دخترم سه سالشه", (3.0,)),
         ("kızım on yedi yaşında", (17.0,)),
         ("дочке полтора года", (1.5,)),
+        ("доньці півтора року", (1.5,)),
         ("доньці сім років", (7.0,)),
         ("fata mea are saisprezece ani", (16.0,)),
         ("córka ma siedemnaście lat", (17.0,)),

@@ -107,8 +107,8 @@ NUMBER_WORDS = {normalise(word): float(value) for value, words in _NUMBER_WORDS.
 # "ثلاثة عشر" (three ten) is thirteen, Turkish "on yedi" (ten seven) seventeen.
 _TEENS_AFTER = frozenset({"عشر", "عشره"})
 _TENS_BEFORE = frozenset({"on"})
-_ONE_AND_A_HALF = {"anderthalb": 1.5, "eineinhalb": 1.5, "полтора": 1.5, "півтора": 1.5, "pivtora": 1.5,
-                   "poltora": 1.5, "półtora": 1.5}
+_ONE_AND_A_HALF = {normalise(word): 1.5 for word in ("anderthalb", "eineinhalb", "полтора", "півтора", "pivtora",
+                                                     "poltora", "półtora")}
 _GLUED = re.compile(r"^(\d{1,2})([^\W\d_]+)$")  # "3jahre", "17yo", "5ani"
 # Glued to a digit, these are Arabic written in Latin letters, not units: "3an" is عن ("about").
 _NOT_GLUED = frozenset({"an"})
