@@ -31,9 +31,9 @@ class Ngrams:
     def __init__(self) -> None:
         # The texts come normalised (once for both: normalising is a third of the fitting time).
         self._chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), lowercase=False,
-                                      sublinear_tf=True, min_df=2, max_features=80_000, dtype=np.float32)
+                                      sublinear_tf=True, min_df=2, max_features=40_000, dtype=np.float32)
         self._words = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), lowercase=False, sublinear_tf=True,
-                                      token_pattern=r"(?u)\b\w+\b", min_df=2, max_features=60_000,
+                                      token_pattern=r"(?u)\b\w+\b", min_df=2, max_features=30_000,
                                       dtype=np.float32)
 
     def fit_transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
