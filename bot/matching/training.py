@@ -1,6 +1,6 @@
 """Training the ranker from a catalogue: done once per catalogue version, then cached.
 
-The classifier learns from the offers' example questions and texts; the fusion learns how much
+The classifier learns from all example questions and the offers' texts; the fusion learns how much
 to trust each signal from out-of-fold signals of all example questions (each scored by models
 that never saw it): the offers' examples, the topics' general questions and the out-of-scope
 ones. Thresholds are chosen on those out-of-fold scores.
@@ -121,29 +121,27 @@ def folds(data: Corpus) -> np.ndarray:
 
 def train_classifier(data: Corpus, offer_ids: list[str], topic_ids: list[str], fold: np.ndarray | None = None,
                      temperature: float | None = None) -> tuple[NgramClassifier, np.ndarray]:
-    """The classifier (offers, "nothing fits", and each topic's own words; a topic's general
-    questions name no offer, so it does not learn from them), and out-of-fold probabilities
-    for every question (see `align` for the columns). Without folds: only the classifier, with
-    the given temperature (a catalogue edit, the fusion kept)."""
-    learns = data.targets != TOPIC_ONLY
-    rows = np.flatnonzero(learns)
-    labels = [offer_ids[t] if t >= 0 else NONE for t in data.targets[rows]]
-    texts = [data.questions[i] for i in rows] + list(data.texts) + list(data.keywords) + list(data.lexicon)
+    """The classifier (offers, "nothing fits", and each topic's own class), and out-of-fold
+    probabilities for every question (see `align` for the columns). Without folds: only the
+    classifier, with the given temperature (a catalogue edit, the fusion kept).
+
+    A topic's general questions name no offer: they teach the topic's own class, beside its
+    words. So the classifier also learns how people ask about a topic without naming an offer
+    (its rules, costs, worries, choices), which the offers' examples rarely say."""
+    labels = [offer_ids[t] if t >= 0 else NONE if t == OUTSIDE else TOPIC_CLASS + topic_ids[k]
+              for t, k in zip(data.targets.tolist(), data.topics.tolist(), strict=True)]
+    rows = len(labels)
+    texts = [*data.questions, *data.texts, *data.keywords, *data.lexicon]
     labels += [offer_ids[t] for t in data.text_targets] + [offer_ids[t] for t in data.keyword_targets]
     labels += [TOPIC_CLASS + topic_ids[t] for t in data.lexicon_topics]
     extra = len(data.texts) + len(data.keywords) + len(data.lexicon)
     if fold is None:
         return NgramClassifier.train(texts, labels, temperature=temperature or 1.0)[0], np.zeros((0, len(offer_ids) + 1))
-    everywhere = np.concatenate([fold[rows], np.full(extra, -1, dtype=fold.dtype)])
+    everywhere = np.concatenate([fold, np.full(extra, -1, dtype=fold.dtype)])
     classifier, scores, classes = NgramClassifier.train(texts, labels, everywhere)
-    truth = np.array([classes.index(label) for label in labels[:len(rows)]])
-    temperature = classifier.temperature = fit_temperature(scores[:len(rows)], truth)
-    probabilities = np.zeros((len(data.questions), len(classes)), dtype=np.float32)
-    probabilities[rows] = softmax(scores[:len(rows)], temperature)
-    others = np.flatnonzero(~learns)
-    if len(others):  # never trained on: the final model's opinion is out of sample
-        probabilities[others] = classifier.proba([data.questions[i] for i in others])
-    return classifier, align(classes, probabilities, offer_ids, topic_ids)
+    truth = np.array([classes.index(label) for label in labels[:rows]])
+    temperature = classifier.temperature = fit_temperature(scores[:rows], truth)
+    return classifier, align(classes, softmax(scores[:rows], temperature), offer_ids, topic_ids)
 
 
 def align(classes: Sequence[str], probabilities: np.ndarray, offer_ids: list[str], topic_ids: list[str]) -> np.ndarray:
