@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
@@ -23,6 +24,8 @@ from sklearn.svm import LinearSVC
 from bot.matching.normalise import normalise
 
 NONE = "__none__"  # the class of out-of-scope questions
+_REST = "__rest__"  # the classes of the other groups, while a group of classes is trained (_svm)
+THREADS = 2
 
 
 class Ngrams:
@@ -50,10 +53,43 @@ class Ngrams:
         return sparse.hstack([self._chars.transform(texts), self._words.transform(texts)]).tocsr()
 
 
-def _svm(matrix: sparse.csr_matrix, labels: Sequence[str]) -> LinearSVC:
+@dataclass(frozen=True, slots=True)
+class Linear:
+    """One-vs-rest linear scores: what is kept of fitted SVMs."""
+
+    classes_: np.ndarray
+    coef_: np.ndarray
+    intercept_: np.ndarray
+
+    def decision_function(self, matrix: sparse.csr_matrix) -> np.ndarray:
+        return np.asarray(matrix @ self.coef_.T) + self.intercept_
+
+
+def _svm(matrix: sparse.csr_matrix, labels: Sequence[str], parts: int = 1) -> Linear:
+    """One-vs-rest linear SVMs, their classes in `parts` groups trained in parallel threads
+    (liblinear releases the interpreter lock). Liblinear fits class k against all others with
+    only class k's weight (the others count 1), so a group trained with the other groups' classes
+    merged into one, and the weights of all classes given, gets exactly the weights it would get
+    with all classes apart."""
+    labels = np.asarray(labels, dtype=object)
+    classes, counts = np.unique(labels, return_counts=True)
     # Balanced: "nothing fits" has many more examples than any offer, and must not win by number.
-    # A looser tolerance than the default changes no ranking and halves the time.
-    return LinearSVC(C=0.5, class_weight="balanced", tol=1e-3).fit(matrix, list(labels))
+    weight = dict(zip(classes.tolist(), (len(labels) / (len(classes) * counts)).tolist(), strict=True))
+    groups = np.array_split(classes, parts if len(classes) >= 2 * parts else 1)
+
+    def fit(group: np.ndarray) -> Linear:
+        merged = np.where(np.isin(labels, group), labels, _REST) if len(groups) > 1 else labels
+        # A looser tolerance than the default changes no ranking and halves the time.
+        model = LinearSVC(C=0.5, class_weight={**weight, _REST: 1.0}, tol=1e-3).fit(matrix, merged)
+        kept = model.classes_ != _REST
+        return Linear(model.classes_[kept], model.coef_[kept], model.intercept_[kept])
+
+    if len(groups) == 1:
+        return fit(groups[0])
+    with ThreadPoolExecutor(max_workers=len(groups)) as pool:
+        fitted = list(pool.map(fit, groups))
+    return Linear(np.concatenate([f.classes_ for f in fitted]), np.vstack([f.coef_ for f in fitted]),
+                  np.concatenate([f.intercept_ for f in fitted]))
 
 
 def softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
@@ -64,7 +100,7 @@ def softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
 
 
 class NgramClassifier:
-    def __init__(self, ngrams: Ngrams, model: LinearSVC, temperature: float = 1.0) -> None:
+    def __init__(self, ngrams: Ngrams, model: Linear, temperature: float = 1.0) -> None:
         self._ngrams, self.temperature = ngrams, temperature
         self.labels: tuple[str, ...] = tuple(model.classes_)
         # Only the weights are kept, in single precision: half the memory of the fitted model,
@@ -86,9 +122,9 @@ class NgramClassifier:
         scores = np.zeros((len(texts), len(classes)), dtype=np.float32)
         folds = sorted(set(fold.tolist()) - {-1}) if fold is not None else []
 
-        def one(k: int) -> LinearSVC | None:
-            if k < 0:
-                return _svm(matrix, labels)
+        def one(k: int) -> Linear | None:
+            if k < 0:  # alone (no folds), it uses both threads
+                return _svm(matrix, labels, THREADS if not folds else 1)
             assert fold is not None
             train = fold != k
             model = _svm(matrix[train], labels_array[train])
@@ -100,7 +136,7 @@ class NgramClassifier:
             scores[np.ix_(held, missing)] = raw.min() - 1.0  # a class absent from training: least likely
             return None
 
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        with ThreadPoolExecutor(max_workers=THREADS) as pool:
             final = list(pool.map(one, [-1, *folds]))[0]
         assert final is not None
         return cls(ngrams, final, temperature), scores, classes
