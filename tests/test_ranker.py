@@ -211,3 +211,45 @@ def test_the_catalogue_ships_a_fusion_fitted_for_this_code(catalogue, matcher, t
     assert fresh.models.fitted.cascade == shipped["fitted"]["cascade"]
     question = "Mein Sohn ist 2 und braucht einen Platz in der Krippe"
     assert fresh.match(question).matches[0].offer == matcher.match(question).matches[0].offer
+
+
+def test_classes_trained_in_groups_get_the_weights_of_one_model():
+    from scipy import sparse
+
+    from bot.matching.classifier import _svm
+
+    rng = np.random.default_rng(1)
+    labels = [f"c{i % 7}" for i in range(700)]
+    dense = rng.random((700, 40)) * (rng.random((700, 40)) < 0.2)
+    dense[np.arange(700), [int(label[1:]) * 5 for label in labels]] += 1.0  # each class has its own feature
+    matrix = sparse.csr_matrix(dense.astype(np.float32))
+    one, two = _svm(matrix, labels), _svm(matrix, labels, parts=2)
+    assert one.classes_.tolist() == two.classes_.tolist() == sorted(set(labels))
+    assert np.allclose(one.coef_, two.coef_, atol=1e-2) and np.allclose(one.intercept_, two.intercept_, atol=1e-2)
+    assert (one.decision_function(matrix).argmax(axis=1) == two.decision_function(matrix).argmax(axis=1)).all()
+
+
+def test_a_topics_general_questions_teach_its_own_class():
+    """They name no offer, but say how people ask about the topic: the classifier learns them."""
+    from bot.matching.semantic import OUTSIDE, TOPIC_ONLY
+    from bot.matching.training import TOPIC_CLASS, Corpus, train_classifier
+
+    course = ["deutschkurs am abend", "wo kann ich deutsch lernen", "kurs deutsch b1 anmelden"] * 4
+    kita = ["kita platz fuer mein kind", "krippe anmeldung baby", "kindergarten platz suchen"] * 4
+    general = ["wer beraet mich zu allem ich weiss nicht weiter", "jemand der mich begleitet und beraet",
+               "ich brauche beratung fuer mein leben hier"] * 4
+    outside = ["wie wird das wetter morgen", "wo kaufe ich billige schuhe"] * 6
+    questions = (*course, *kita, *general, *outside)
+    targets = [0] * len(course) + [1] * len(kita) + [TOPIC_ONLY] * len(general) + [OUTSIDE] * len(outside)
+    topics = [0] * len(course) + [1] * len(kita) + [2] * len(general) + [-1] * len(outside)
+    data = Corpus(questions, ("de",) * len(questions), np.array(targets, dtype=np.int32),
+                  np.array(topics, dtype=np.int32), ("Deutschkurs", "Kita-Platz"), np.array([0, 1], dtype=np.int32))
+    fold = np.arange(len(questions), dtype=np.int32) % 3
+    classifier, probabilities = train_classifier(data, ["kurs", "kita"], ["course", "daycare", "advice"], fold)
+    assert TOPIC_CLASS + "advice" in classifier.labels
+    columns = {label: i for i, label in enumerate(classifier.labels)}
+    asked = classifier.proba(["wer kann mich beraten, ich weiss nicht weiter"])[0]
+    assert asked.argmax() == columns[TOPIC_CLASS + "advice"]
+    # Out of fold, the general questions' own topic column (after the offers and "nothing fits").
+    rows = np.flatnonzero(np.array(targets) == TOPIC_ONLY)
+    assert (probabilities[rows].argmax(axis=1) == 2 + 1 + 2).mean() > 0.5

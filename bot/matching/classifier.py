@@ -25,7 +25,7 @@ from bot.matching.normalise import normalise
 
 NONE = "__none__"  # the class of out-of-scope questions
 _REST = "__rest__"  # the classes of the other groups, while a group of classes is trained (_svm)
-THREADS = 2
+THREADS = 2  # liblinear fits in parallel threads: the folds, or the groups of classes of one model
 
 
 class Ngrams:
