@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bot.matching import normalise, tokens
@@ -121,3 +122,17 @@ def test_every_offer_and_office_serves_a_known_district(catalogue):
     known = {*catalogue.districts, "all"}
     for item in (*catalogue.offers.values(), *catalogue.offices.values()):
         assert item.districts and set(item.districts) <= known, item.id
+
+
+def test_a_district_moves_an_offer_ahead_only_within_the_best_offers_topic(matcher, catalogue):
+    assert "Wehlheiden" in catalogue.offers["familienzentrum-wehlheiden"].districts
+    offers = list(catalogue.offers)
+    ages = np.zeros(len(offers))
+
+    def first(best: str, nearby: str) -> str:
+        scores = np.full(len(offers), 0.01)
+        scores[offers.index(best)], scores[offers.index(nearby)] = 0.5, 0.4  # 0.4 log-odds apart
+        return matcher._rank(scores, ages, ("Wehlheiden",))[0][0]
+
+    assert first("willkommen-von-anfang-an", "familienzentrum-wehlheiden") == "familienzentrum-wehlheiden"
+    assert first("kita-anmeldung", "familienzentrum-wehlheiden") == "kita-anmeldung"  # another need

@@ -45,8 +45,8 @@ from bot.matching.training import (
 
 log = logging.getLogger(__name__)
 MODEL_VERSION = "ranker-9"  # change when features or training change: cached models are refitted
-# An offer in the district the person named or lives in moves ahead of one that is less than
-# this much likelier (in log-odds): where they live is evidence they gave us.
+# An offer in the district the person named or lives in moves ahead of one of the same topic that
+# is less than this much likelier (in log-odds): where they live is evidence they gave us.
 NEARBY_LOGIT = 0.7
 SERIOUS = 0.3  # a second topic's best offer joins the first three above this share of the top score
 RECENT = 2048  # answers kept for repeated questions and batches
@@ -373,8 +373,9 @@ class Matcher:
         """Offers by fused score; an offer no stated age fits goes below all others; an offer
         near the person gains a little. Exact ties fall to the offer id, never to file order."""
         logit = np.log(np.maximum(scores, 1e-9)) - np.log(np.maximum(1 - scores, 1e-9))
-        if near:
-            logit = logit + NEARBY_LOGIT * np.array([bool(places & set(near)) for places in self._district_sets])
+        if near:  # only within the best offer's topic: a place nearby is no answer to another need
+            nearby = np.array([bool(places & set(near)) for places in self._district_sets])
+            logit = logit + NEARBY_LOGIT * (nearby & (self._topics == self._topics[int(scores.argmax())]))
         # Conflicting offers last, then by score; an exact tie falls to the id, never to file order.
         order = np.lexsort((self._names, -logit, ages < 0))
         ranked = [(self._offers[i], float(scores[i]), bool(ages[i] >= 0)) for i in order[:SHOWN_MAX]]
