@@ -24,7 +24,7 @@ from sklearn.svm import LinearSVC
 from bot.matching.normalise import normalise
 
 NONE = "__none__"  # the class of out-of-scope questions
-_REST = "__rest__"  # the classes of the other groups, while a group of classes is trained (_svm)
+_REST = -1  # the classes of the other groups, while a group of classes is trained (_svm)
 THREADS = 2  # liblinear fits in parallel threads: the folds, or the groups of classes of one model
 
 
@@ -71,18 +71,20 @@ def _svm(matrix: sparse.csr_matrix, labels: Sequence[str], parts: int = 1) -> Li
     only class k's weight (the others count 1), so a group trained with the other groups' classes
     merged into one, and the weights of all classes given, gets exactly the weights it would get
     with all classes apart."""
-    labels = np.asarray(labels, dtype=object)
-    classes, counts = np.unique(labels, return_counts=True)
+    # Classes as numbers 0..n-1 (REST is -1): scikit-learn reads a class-weight key that looks
+    # like a number as one, so an offer named "2024" would lose its weight.
+    classes, codes, counts = np.unique(np.asarray(labels, dtype=object), return_inverse=True, return_counts=True)
     # Balanced: "nothing fits" has many more examples than any offer, and must not win by number.
-    weight = dict(zip(classes.tolist(), (len(labels) / (len(classes) * counts)).tolist(), strict=True))
-    groups = np.array_split(classes, parts if len(classes) >= 2 * parts else 1)
+    weight = dict(enumerate((len(codes) / (len(classes) * counts)).tolist()))
+    groups = np.array_split(np.arange(len(classes)), parts if len(classes) >= 2 * parts else 1)
 
     def fit(group: np.ndarray) -> Linear:
-        merged = np.where(np.isin(labels, group), labels, _REST) if len(groups) > 1 else labels
+        merged = np.where(np.isin(codes, group), codes, _REST) if len(groups) > 1 else codes
         # A looser tolerance than the default changes no ranking and halves the time.
-        model = LinearSVC(C=0.5, class_weight={**weight, _REST: 1.0}, tol=1e-3).fit(matrix, merged)
+        weights = {int(k): weight[int(k)] for k in group} | ({_REST: 1.0} if len(groups) > 1 else {})
+        model = LinearSVC(C=0.5, class_weight=weights, tol=1e-3).fit(matrix, merged)
         kept = model.classes_ != _REST
-        return Linear(model.classes_[kept], model.coef_[kept], model.intercept_[kept])
+        return Linear(classes[model.classes_[kept]], model.coef_[kept], model.intercept_[kept])
 
     if len(groups) == 1:
         return fit(groups[0])
