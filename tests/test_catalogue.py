@@ -265,6 +265,13 @@ def test_an_absurdly_long_field_is_refused_with_its_line(catalogue_copy, file, o
     assert any(f"{file}:{line}: " in p and message in p for p in problems), problems
 
 
+def test_a_topics_entry_offer_must_be_one_of_its_own(catalogue_copy):
+    line = _edit(catalogue_copy / "topics.yaml", "  entry: [integrationskurs]", "  entry: [integrationskurs, kita-anmeldung]")
+    problems = _problems(catalogue_copy)
+    assert any(f"topics.yaml:{line}: topic 'language-course': 'entry' must list offers of this topic: "
+               "'kita-anmeldung' is not one" in p for p in problems), problems
+
+
 def test_an_absurdly_long_news_text_is_refused_with_its_line(catalogue_copy):
     path = catalogue_copy / "news.yaml"
     text = path.read_text(encoding="utf-8").replace("news: []", "news:\n  - id: long\n    topic: daycare\n    date: 2027-01-10\n"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -136,3 +138,25 @@ def test_a_district_moves_an_offer_ahead_only_within_the_best_offers_topic(match
 
     assert first("willkommen-von-anfang-an", "familienzentrum-wehlheiden") == "familienzentrum-wehlheiden"
     assert first("kita-anmeldung", "familienzentrum-wehlheiden") == "kita-anmeldung"  # another need
+
+
+def test_a_general_question_moves_its_topics_entry_offer_ahead(matcher, catalogue):
+    """A question the classifier gives to the topic, not to an offer of it, is answered by the
+    offer a counsellor names first; one that names another offer by its keywords is not general."""
+    from bot.matching.fusion import offer_scores
+
+    assert catalogue.topics["daycare"].entry == ("kita-anmeldung",)
+    offers, topics = list(catalogue.offers), list(catalogue.topics)
+    entry, other = offers.index("kita-anmeldung"), offers.index("kindertagespflege")
+    probabilities = np.zeros((2, len(offers) + 1 + len(topics)), dtype=np.float32)
+    probabilities[:, len(offers) + 1 + topics.index("daycare")] = 0.6  # the topic's own class
+    probabilities[:, [entry, other]] = 0.2
+    signals = matcher._signals(["wie ist das hier mit den kleinen kindern", "tagesmutter fuer mein kind"],
+                               ["de", "de"], probabilities)
+    assert signals.entry[0, entry] == pytest.approx(0.6) and signals.entry[0].sum() == signals.entry[0, entry]
+    assert not signals.entry[1].any()  # "Tagesmutter" is a keyword of the Kindertagespflege
+    stage = matcher.models.fitted.fast
+    assert stage.entry is not None and stage.entry.weights()["entry"] > 0  # learned from the general questions
+    moved = offer_scores(stage.offer, stage.entry, signals, False)[0]
+    still = offer_scores(stage.offer, stage.entry, replace(signals, entry=np.zeros_like(signals.entry)), False)[0]
+    assert moved[entry] > still[entry] and moved[other] == still[other]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -579,7 +579,8 @@ def _load_false_friends(report: _Report, path: Path, data: Any) -> dict[str, tup
     return found
 
 
-def _load_topics(report: _Report, folder: Path, languages: tuple[str, ...]) -> tuple[dict[str, Topic], dict]:
+def _load_topics(report: _Report, folder: Path, languages: tuple[str, ...],
+                 offer_topics: Mapping[str, str]) -> tuple[dict[str, Topic], dict]:
     path = folder / TOPICS_FILE
     topics: dict[str, Topic] = {}
     seen: dict[str, str] = {}
@@ -591,7 +592,7 @@ def _load_topics(report: _Report, folder: Path, languages: tuple[str, ...]) -> t
     false_friends = _load_false_friends(report, path, data)
     for node in _mapping_list(report, path, data, "topics"):
         check = _FileChecker(report, path, node, f"topic '{node.get('id', '?')}'")
-        check.unknown_keys({"id", "icon", "names", "synonyms", "examples"})
+        check.unknown_keys({"id", "icon", "names", "synonyms", "examples", "entry"})
         ident = _check_id(check, seen, "topic")
         if ident and ident not in TOPICS:
             check.problem("id", f"unknown topic '{ident}' (known: {', '.join(TOPICS)})")
@@ -615,9 +616,13 @@ def _load_topics(report: _Report, folder: Path, languages: tuple[str, ...]) -> t
                     report.add(path, table.line_of(lang), check.subject, f"unknown language '{lang}'")
             _check_lengths(report, path, check.subject, table, key)
         examples = _topic_examples(report, path, node, check.subject, f"topic {ident}")
+        entry = check.texts("entry")
+        for offer in entry:
+            if offer_topics.get(offer) != ident:
+                check.problem("entry", f"'entry' must list offers of this topic: '{offer}' is not one")
         if ident:
             topics[ident] = Topic(
-                id=ident, icon=check.text("icon") or "", examples=MappingProxyType(examples),
+                id=ident, icon=check.text("icon") or "", examples=MappingProxyType(examples), entry=entry,
                 names=MappingProxyType({k: str(v).strip() for k, v in names.items() if isinstance(v, str)}),
                 synonyms=MappingProxyType({
                     k: tuple(str(t).strip() for t in v if str(t).strip())
@@ -823,7 +828,7 @@ def load_catalogue(folder: Path | str) -> Catalogue:
     offices = _load_offices(report, folder, districts)
     offers = _load_offers(report, folder, set(offices), districts)
     offer_texts, office_texts, notice_tables = _load_translations(report, folder, languages, offers, offices)
-    topics, false_friends = _load_topics(report, folder, languages)
+    topics, false_friends = _load_topics(report, folder, languages, {i: f["topic"] for i, (_, _, f) in offers.items()})
     news = _load_news(report, folder)
     notices, notice_offers = _load_notices(report, folder, notice_tables, set(offers))
     first_steps = _load_first_steps(report, folder, set(offers))

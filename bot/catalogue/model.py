@@ -118,6 +118,9 @@ class Topic:
     # Questions about the topic that no single offer names ("what does a grade 4 mean?", "must I
     # go to the Elternabend?"), per language: they teach the ranker the topic, not an offer.
     examples: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)
+    # The offers a counsellor names first when a question is about the topic but names no offer
+    # ("I want to learn German": the integration course): an editor's call, not catalogue order.
+    entry: tuple[str, ...] = ()
 
     def name(self, lang: str) -> str:
         return self.names.get(lang) or self.names.get("en") or self.id

@@ -31,7 +31,8 @@ TOPIC_FULL = (*TOPIC_FAST, "encoder_topic", "encoder_topic_rel", "encoder_topic_
 FITS_FAST = ("score", "margin", "topic", "topic_margin", "classifier_none", "keywords", "answerable", "words",
              "answerable_short", "none_short", "keywords_agree")
 FITS_FULL = (*FITS_FAST, "encoder", "outside", "encoder_vs_outside")
-ALL_FEATURES = (*OFFER_FULL, *TOPIC_FULL, *FITS_FULL)
+ENTRY = ("offer", "entry")
+ALL_FEATURES = (*OFFER_FULL, *TOPIC_FULL, *FITS_FULL, *ENTRY)
 SHORT = 4  # words: a question this short is mostly keywords
 
 
@@ -49,6 +50,10 @@ class Signals:
     unusual: np.ndarray  # per offer: 1 where every age stated is unusual for its example questions
     words: np.ndarray  # per row: number of words
     answerable: np.ndarray  # per row: the keyword voter alone would answer (a topic word as written)
+    # per offer: of the classifier's probability for the offer's topic, the part no offer of it
+    # claims (a general question about the topic), where the offer is an entry offer of the topic
+    # (Topic.entry); 0 for the others
+    entry: np.ndarray
     semantic: SemanticFeatures | None = None
 
     def rows(self, index: np.ndarray) -> Signals:
@@ -111,6 +116,21 @@ def offer_features(signals: Signals, full: bool) -> np.ndarray:
             probability * semantic.knn,
         ]
     return np.stack(columns, axis=2).astype(np.float32)
+
+
+def entry_features(offer_p: np.ndarray, signals: Signals) -> np.ndarray:
+    """rows x offers x 2: the offer scorer's log-odds, and how much the question looks like a
+    general one about the topic the offer is an entry offer of. A scorer apart from the offer
+    scorer: the topics' general questions teach only how far an entry offer moves ahead; fitted
+    together, they would also teach the offer scorer to trust the other signals less."""
+    p = np.clip(offer_p, 1e-6, 1 - 1e-6)
+    return np.stack([np.log(p) - np.log1p(-p), signals.entry], axis=2).astype(np.float32)
+
+
+def offer_scores(offer: Scorer, entry: Scorer | None, signals: Signals, full: bool) -> np.ndarray:
+    """rows x offers: how likely each offer is the answer (before the topics are weighed)."""
+    offer_p = offer.probability(offer_features(signals, full))
+    return offer_p if entry is None else entry.probability(entry_features(offer_p, signals))
 
 
 def topic_features(signals: Signals, topic_of: np.ndarray, topics: int, full: bool) -> np.ndarray:
@@ -225,19 +245,21 @@ class Stage:
     fits: Scorer
     threshold: float  # fits probability below which nothing fits
     full: bool
+    entry: Scorer | None = None  # the offer scores again, with the topics' entry offers (entry_features)
 
     def to_dict(self) -> dict:
         return {"offer": self.offer.to_dict(), "topic": self.topic.to_dict(), "fits": self.fits.to_dict(),
-                "threshold": self.threshold, "full": self.full}
+                "threshold": self.threshold, "full": self.full, "entry": self.entry.to_dict() if self.entry else None}
 
     @classmethod
     def from_dict(cls, data: dict) -> Stage:
+        entry = Scorer.from_dict(data["entry"]) if data.get("entry") else None
         return cls(Scorer.from_dict(data["offer"]), Scorer.from_dict(data["topic"]), Scorer.from_dict(data["fits"]),
-                   float(data["threshold"]), bool(data["full"]))
+                   float(data["threshold"]), bool(data["full"]), entry)
 
     def score(self, signals: Signals, topic_of: np.ndarray, topics: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(combined offer scores, topic probabilities, fits probability) per row."""
-        offer_p = self.offer.probability(offer_features(signals, self.full))
+        offer_p = offer_scores(self.offer, self.entry, signals, self.full)
         topic_p = self.topic.probability(topic_features(signals, topic_of, topics, self.full))
         combined = combine(offer_p, topic_p, topic_of)
         fits = self.fits.probability(question_features(signals, combined, topic_p, self.full))

@@ -26,7 +26,7 @@ from bot.catalogue.model import SCHOOL_AGE_END
 from bot.matching.classifier import NgramClassifier
 from bot.matching.detect import Detection, LanguageDetector, LatinGuess
 from bot.matching.encoder import EmbeddingCache, Encoder, load_encoder
-from bot.matching.fusion import ALL_FEATURES, Signals, Stage
+from bot.matching.fusion import ALL_FEATURES, Signals, Stage, per_topic
 from bot.matching.lexical import KeywordVoter, Votes, squash
 from bot.matching.normalise import tokens
 from bot.matching.people import People, read_people, unusual, usual_ages
@@ -44,7 +44,7 @@ from bot.matching.training import (
 )
 
 log = logging.getLogger(__name__)
-MODEL_VERSION = "ranker-9"  # change when features or training change: cached models are refitted
+MODEL_VERSION = "ranker-10"  # change when features or training change: cached models are refitted
 # An offer in the district the person named or lives in moves ahead of one of the same topic that
 # is less than this much likelier (in log-odds): where they live is evidence they gave us.
 NEARBY_LOGIT = 0.7
@@ -303,8 +303,15 @@ class Matcher:
         answerable = np.array([self.voter.answerable(v) for v in votes], dtype=bool)
         if rare is None:
             rare = unusual(people, self.models.usual)
+        general = probabilities[:, len(offers) + 1:]  # the topics' own classes
+        mass = general + per_topic(probabilities[:, :len(offers)], self._topics, len(self._topic_ids))
+        share = general / np.maximum(mass, 1e-9)  # of the topic's probability, the part no offer claims
+        # A question that names another offer of the topic by its own keywords is not general.
+        entry_offer = self._corpus.entry
+        named = per_topic(own * ~entry_offer, self._topics, len(self._topic_ids), "max") > 0
+        entry = share[:, self._topics] * entry_offer * ~named[:, self._topics]
         return Signals(keywords, own, topic_words, strong, probabilities, ages, mismatch, rare, words, answerable,
-                       semantic)
+                       entry.astype(np.float32), semantic)
 
     # -- questions ---------------------------------------------------------------------
     def match(self, text: str, lang: str | None = None, limit: int = 5, districts: tuple[str, ...] = ()) -> Result:
@@ -435,7 +442,8 @@ class Matcher:
             signal["encoder: closest out-of-scope example"] = [("", round(100 * float(semantic.outside[0]), 1))]
         fitted = self.models.fitted
         stage: Stage = fitted.full if not result.fast and fitted.full else fitted.fast
-        weights = {"offer": stage.offer.weights(), "topic": stage.topic.weights(), "fits": stage.fits.weights()}
+        weights = {"offer": stage.offer.weights(), "topic": stage.topic.weights(), "fits": stage.fits.weights(),
+                   "entry": stage.entry.weights() if stage.entry else {}}
         return {"result": result, "signals": signal, "words": self.voter.explain(text, language),
                 "weights": weights, "threshold": self.threshold, "report": fitted.report}
 

@@ -18,6 +18,7 @@ import numpy as np
 from bot.catalogue import Catalogue
 from bot.matching.classifier import NONE, NgramClassifier, fit_temperature, softmax
 from bot.matching.fusion import (
+    ENTRY,
     FITS_FAST,
     FITS_FULL,
     OFFER_FAST,
@@ -28,7 +29,9 @@ from bot.matching.fusion import (
     Signals,
     Stage,
     combine,
+    entry_features,
     offer_features,
+    offer_scores,
     question_features,
     topic_features,
 )
@@ -59,12 +62,23 @@ class Corpus:
     # vocabulary even where no example question uses a word ("kreş" for a Kita).
     lexicon: tuple[str, ...] = ()
     lexicon_topics: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    entry: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # per offer: in its Topic.entry
+
+    def answers(self, offer_topics: np.ndarray) -> np.ndarray:
+        """questions x offers: 1 where the offer answers the question: its own offer; for a
+        topic's general question, the topic's entry offers."""
+        answers = np.zeros((len(self.targets), len(offer_topics)), dtype=np.int8)
+        own = np.flatnonzero(self.targets >= 0)
+        answers[own, self.targets[own]] = 1
+        general = np.flatnonzero(self.targets == TOPIC_ONLY)
+        answers[general] = (offer_topics[None, :] == self.topics[general, None]) & self.entry[None, :]
+        return answers
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
         for part in (*self.questions, *self.languages, *self.texts, *self.keywords, *self.lexicon):
             digest.update(part.encode() + b"\x1f")
-        digest.update(self.targets.tobytes() + self.topics.tobytes() + self.text_targets.tobytes())
+        digest.update(self.targets.tobytes() + self.topics.tobytes() + self.text_targets.tobytes() + self.entry.tobytes())
         return digest.hexdigest()[:16]
 
 
@@ -103,10 +117,11 @@ def corpus(catalogue: Catalogue) -> Corpus:
     for lang, examples in catalogue.out_of_scope.items():
         for example in examples:
             add(example, lang, OUTSIDE, -1)
+    entry = [ident in catalogue.topics[catalogue.offers[ident].topic].entry for ident in offers]
     return Corpus(tuple(questions), tuple(languages), np.array(targets, dtype=np.int32),
                   np.array(topics, dtype=np.int32), tuple(texts), np.array(text_targets, dtype=np.int32),
                   tuple(keywords), np.array(keyword_targets, dtype=np.int32), tuple(lexicon),
-                  np.array(lexicon_topics, dtype=np.int32))
+                  np.array(lexicon_topics, dtype=np.int32), np.array(entry, dtype=bool))
 
 
 def folds(data: Corpus) -> np.ndarray:
@@ -186,7 +201,9 @@ class Fitted:
 def fit_fusion(data: Corpus, signals: Signals, topic_of: np.ndarray, topics: int, has_encoder: bool) -> Fitted:
     """Fit the scorers on out-of-fold `signals` of the corpus' questions."""
     started = time.perf_counter()
+    answers = data.answers(topic_of)
     offer_rows = np.flatnonzero(data.targets >= 0)
+    answered = np.flatnonzero(answers.any(axis=1))  # the offers' examples; general questions of a topic with entry offers
     inside = data.topics >= 0
     report: dict[str, float] = {}
 
@@ -196,6 +213,11 @@ def fit_fusion(data: Corpus, signals: Signals, topic_of: np.ndarray, topics: int
         y = np.zeros(x.shape[:2], dtype=np.int8)
         y[np.arange(len(offer_rows)), data.targets[offer_rows]] = 1
         offer = Scorer(OFFER_FULL if full else OFFER_FAST).fit(x.reshape(-1, x.shape[2]), y.reshape(-1))
+        entry = None
+        if len(answered) > len(offer_rows):
+            chosen = signals.rows(answered)
+            e = entry_features(offer.probability(offer_features(chosen, full)), chosen)
+            entry = Scorer(ENTRY).fit(e.reshape(-1, 2), answers[answered].reshape(-1))
         rows = np.flatnonzero(inside)
         t = topic_features(signals.rows(rows), topic_of, topics, full)
         ty = np.zeros(t.shape[:2], dtype=np.int8)
@@ -206,7 +228,7 @@ def fit_fusion(data: Corpus, signals: Signals, topic_of: np.ndarray, topics: int
         weight = np.where(general, max(1.0, (~general).sum() / max(1, general.sum())), 1.0)
         topic = Scorer(TOPIC_FULL if full else TOPIC_FAST).fit(t.reshape(-1, t.shape[2]), ty.reshape(-1),
                                                                np.repeat(weight, topics))
-        offer_p = offer.probability(offer_features(signals, full))
+        offer_p = offer_scores(offer, entry, signals, full)
         topic_p = topic.probability(topic_features(signals, topic_of, topics, full))
         combined = combine(offer_p, topic_p, topic_of)
         q = question_features(signals, combined, topic_p, full)
@@ -216,9 +238,10 @@ def fit_fusion(data: Corpus, signals: Signals, topic_of: np.ndarray, topics: int
         threshold = float(np.quantile(fit_p[inside], MAX_REJECTED)) if inside.any() else 0.5
         top = combined.argmax(axis=1)
         report[f"{name}_offer1"] = round(float((top[offer_rows] == data.targets[offer_rows]).mean()), 3)
+        report[f"{name}_answer1"] = round(float(answers[answered, top[answered]].mean()), 3)
         report[f"{name}_topic1"] = round(float((topic_of[top[inside]] == data.topics[inside]).mean()), 3)
         report[f"{name}_oos_rejected"] = round(float((fit_p[~inside] < threshold).mean()), 3) if (~inside).any() else 0.0
-        return Stage(offer, topic, fits, threshold, full), combined, fit_p
+        return Stage(offer, topic, fits, threshold, full, entry), combined, fit_p
 
     fast, fast_combined, fast_p = fit_stage(False)
     full, cascade = None, 1.01
