@@ -71,7 +71,8 @@ class Corpus:
         own = np.flatnonzero(self.targets >= 0)
         answers[own, self.targets[own]] = 1
         general = np.flatnonzero(self.targets == TOPIC_ONLY)
-        answers[general] = (offer_topics[None, :] == self.topics[general, None]) & self.entry[None, :]
+        if len(self.entry):  # a corpus made without entry offers has none
+            answers[general] = (offer_topics[None, :] == self.topics[general, None]) & self.entry[None, :]
         return answers
 
     def fingerprint(self) -> str:
