@@ -442,8 +442,9 @@ class Matcher:
             signal["encoder: closest out-of-scope example"] = [("", round(100 * float(semantic.outside[0]), 1))]
         fitted = self.models.fitted
         stage: Stage = fitted.full if not result.fast and fitted.full else fitted.fast
-        weights = {"offer": stage.offer.weights(), "topic": stage.topic.weights(), "fits": stage.fits.weights(),
-                   "entry": stage.entry.weights() if stage.entry else {}}
+        weights = {"offer": stage.offer.weights(), "topic": stage.topic.weights(), "fits": stage.fits.weights()}
+        if stage.entry is not None:  # a catalogue whose topics name no entry offers has none
+            weights["entry"] = stage.entry.weights()
         return {"result": result, "signals": signal, "words": self.voter.explain(text, language),
                 "weights": weights, "threshold": self.threshold, "report": fitted.report}
 
