@@ -213,6 +213,32 @@ def test_the_catalogue_ships_a_fusion_fitted_for_this_code(catalogue, matcher, t
     assert fresh.match(question).matches[0].offer == matcher.match(question).matches[0].offer
 
 
+def test_a_shipped_fusion_wins_over_one_cached_for_an_older_catalogue(catalogue_copy, matcher, tmp_path, monkeypatch):
+    """An installation updated to a catalogue with more examples and a fusion refitted for them
+    (`embed`) answers with that fusion, not with the one its data folder kept from before."""
+    import json
+
+    import bot.matching.matcher as module
+
+    shipped_path = catalogue_copy / module.FUSION_FILE
+    shipped = json.loads(shipped_path.read_text(encoding="utf-8"))
+    older = json.loads(json.dumps(shipped))
+    older["fitted"]["cascade"] = shipped["fitted"]["cascade"] + 0.25
+    shipped_path.write_text(json.dumps(older), encoding="utf-8")
+
+    def installed() -> Matcher:  # a new process on this installation's data folder
+        monkeypatch.setattr(module, "_FUSIONS", {})
+        monkeypatch.setattr(module, "_TRAINED", {})
+        return Matcher(load_catalogue(catalogue_copy), load_stopwords(), encoder=matcher.encoder, cache_dir=tmp_path)
+
+    assert installed().models.fitted.cascade == older["fitted"]["cascade"]
+    path = catalogue_copy / "daycare.yaml"  # the update: one example more and the refitted fusion
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "    examples:\n", '    examples:\n      - "krippenplatz fuer zwillinge gesucht"\n', 1), encoding="utf-8")
+    shipped_path.write_text(json.dumps(shipped), encoding="utf-8")
+    assert installed().models.fitted.cascade == shipped["fitted"]["cascade"]
+
+
 def test_classes_trained_in_groups_get_the_weights_of_one_model():
     from scipy import sparse
 

@@ -79,7 +79,7 @@ class LatinGuess:
                                            dtype=np.float32)
         matrix = self._vectorizer.fit_transform([t for t, _ in latin])
         self._vectorizer.stop_words_ = None  # only for inspection, and large
-        model = LinearSVC(C=0.5, tol=1e-3).fit(matrix, [lang for _, lang in latin])
+        model = LinearSVC(C=0.5, tol=1e-3, random_state=0).fit(matrix, [lang for _, lang in latin])
         self.languages = tuple(str(c) for c in model.classes_)
         coef, bias = model.coef_, model.intercept_
         if len(self.languages) == 2:  # a binary SVM has one score (for the second class): make it two

@@ -44,7 +44,7 @@ from bot.matching.training import (
 )
 
 log = logging.getLogger(__name__)
-MODEL_VERSION = "ranker-10"  # change when features or training change: cached models are refitted
+MODEL_VERSION = "ranker-11"  # change when features or training change: cached models are refitted
 # An offer in the district the person named or lives in moves ahead of one of the same topic that
 # is less than this much likelier (in log-odds): where they live is evidence they gave us.
 NEARBY_LOGIT = 0.7
@@ -215,11 +215,11 @@ class Matcher:
         if isinstance(cached, _Models) and cached.key == key:
             _TRAINED[key] = cached
             return cached
-        fitted = None if fresh else _FUSIONS.get(fusion_key)
+        # The fusion this process fitted or read, else the one the catalogue ships (fitted by
+        # `embed` for its current examples), else the one cached for an earlier catalogue.
+        fitted = None if fresh else _FUSIONS.get(fusion_key) or self._shipped_fusion(fusion_key)
         if fitted is None and isinstance(cached, _Models) and cached.key.startswith(fusion_key):
             fitted = cached.fitted
-        if fitted is None and not fresh:
-            fitted = self._shipped_fusion(fusion_key)
         started = time.perf_counter()
         if fitted is not None:
             classifier = train_classifier(self._corpus, self._offers, self._topic_ids, temperature=fitted.temperature)[0]
@@ -395,11 +395,11 @@ class Matcher:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             if data.get("key") != key:
-                log.info("%s was fitted for %s, not %s: fitting the fusion", path, data.get("key"), key)
+                log.info("%s was fitted for %s, not %s: not used", path, data.get("key"), key)
                 return None
             return Fitted.from_dict(data["fitted"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.warning("%s is not usable (%s): fitting the fusion", path, exc)
+            log.warning("%s is not usable (%s): not used", path, exc)
             return None
 
     # -- editors -----------------------------------------------------------------------
