@@ -279,3 +279,35 @@ def test_a_topics_general_questions_teach_its_own_class():
     # Out of fold, the general questions' own topic column (after the offers and "nothing fits").
     rows = np.flatnonzero(np.array(targets) == TOPIC_ONLY)
     assert (probabilities[rows].argmax(axis=1) == 2 + 1 + 2).mean() > 0.5
+
+
+def test_the_fast_tfidf_gives_what_scikit_learn_gives(catalogue):
+    """The same vocabulary and the same matrix, entry for entry and in the same order (the SVM
+    sums in that order), for the classifier's and the language guesser's settings; also for
+    words never seen, empty texts and a word shorter than the n-grams."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from bot.matching.normalise import normalise
+    from bot.matching.tfidf import CharGrams, WordGrams
+    from bot.matching.training import corpus
+
+    data = corpus(catalogue)
+    texts = [normalise(t) for t in (*data.questions[::7], *data.texts, *data.lexicon[::3])]
+    unseen = ["kindergartn wo anmelden", "", "a", "Ünïcode  tabs\tand\nlines", "zzzqqq xx"]
+    words = r"(?u)\b\w+\b"
+    cases = [
+        (CharGrams(2, 4, min_df=2, max_features=5_000),
+         TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), lowercase=False, min_df=2, max_features=5_000)),
+        (CharGrams(1, 4, min_df=2, lowercase=True), TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), min_df=2)),
+        (WordGrams(min_df=2, max_features=3_000),
+         TfidfVectorizer(analyzer="word", ngram_range=(1, 2), lowercase=False, token_pattern=words, min_df=2,
+                         max_features=3_000)),
+    ]
+    for ours, theirs in cases:
+        theirs.set_params(sublinear_tf=True, dtype=np.float32)
+        for mine, expected in ((ours.fit_transform(texts), theirs.fit_transform(texts)),
+                               (ours.transform(texts[:50] + unseen), theirs.transform(texts[:50] + unseen))):
+            assert mine.shape == expected.shape and mine.dtype == expected.dtype
+            for part in ("indptr", "indices", "data"):
+                assert np.array_equal(getattr(mine, part), getattr(expected, part)), part
+        assert ours.vocabulary_ == theirs.vocabulary_

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from lingua import Language, LanguageDetectorBuilder
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
 
 from bot.matching.normalise import tokens
+from bot.matching.tfidf import CharGrams
 
 GROUPS: dict[str, tuple[str, ...]] = {
     "arabic": ("ar", "fa"),
@@ -75,10 +75,8 @@ class LatinGuess:
 
     def __init__(self, texts: Sequence[str], languages: Sequence[str]) -> None:
         latin = [(t, lang) for t, lang in zip(texts, languages, strict=True) if _script(t) == "latin"]
-        self._vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), min_df=2, sublinear_tf=True,
-                                           dtype=np.float32)
+        self._vectorizer = CharGrams(1, 4, min_df=2, lowercase=True)
         matrix = self._vectorizer.fit_transform([t for t, _ in latin])
-        self._vectorizer.stop_words_ = None  # only for inspection, and large
         model = LinearSVC(C=0.5, tol=1e-3, random_state=0).fit(matrix, [lang for _, lang in latin])
         self.languages = tuple(str(c) for c in model.classes_)
         coef, bias = model.coef_, model.intercept_

@@ -16,6 +16,7 @@ import sys
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -223,8 +224,8 @@ class Matcher:
         started = time.perf_counter()
         if fitted is not None:
             classifier = train_classifier(self._corpus, self._offers, self._topic_ids, temperature=fitted.temperature)[0]
-            usual = usual_ages([read_people(q) for q in self._corpus.questions], self._corpus.targets, len(self._offers))
-            models = _Models(key, classifier, fitted, LatinGuess(self._corpus.questions, self._corpus.languages), usual)
+            latin, people = self._latin_and_people()
+            models = _Models(key, classifier, fitted, latin, usual_ages(people, self._corpus.targets, len(self._offers)))
             log.info("ranker: classifier trained again in %.1f s; the fitted fusion is kept", time.perf_counter() - started)
         else:
             models = self._train(key)
@@ -244,7 +245,7 @@ class Matcher:
         semantic = None
         if self._index is not None:
             semantic = self._out_of_fold_semantic(fold)
-        people = [read_people(q) for q in data.questions]
+        latin, people = self._latin_and_people()
         # Each question's usual-ages signal from the examples of the other folds only.
         rare = np.zeros((len(people), len(self._offers)), dtype=np.float32)
         for k in np.unique(fold):
@@ -255,8 +256,17 @@ class Matcher:
         signals = self._signals(list(data.questions), list(data.languages), probabilities, (), semantic, people, rare)
         fitted = fit_fusion(data, signals, self._topics, len(self._topic_ids), semantic is not None)
         fitted.temperature = classifier.temperature
-        return _Models(key, classifier, fitted, LatinGuess(data.questions, data.languages),
-                       usual_ages(people, data.targets, len(self._offers)))
+        return _Models(key, classifier, fitted, latin, usual_ages(people, data.targets, len(self._offers)))
+
+    def _latin_and_people(self) -> tuple[LatinGuess, list[People]]:
+        """The language guesser for Latin letters, and the people in each example question. The
+        guesser trains in a thread while the people are read: most of its time is liblinear,
+        which releases the interpreter lock, so the two share the machine's cores."""
+        data = self._corpus
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            latin = pool.submit(LatinGuess, data.questions, data.languages)
+            people = [read_people(q) for q in data.questions]
+            return latin.result(), people
 
     def _out_of_fold_semantic(self, fold: np.ndarray):
         assert self._index is not None
