@@ -311,3 +311,15 @@ def test_the_fast_tfidf_gives_what_scikit_learn_gives(catalogue):
             for part in ("indptr", "indices", "data"):
                 assert np.array_equal(getattr(mine, part), getattr(expected, part)), part
         assert ours.vocabulary_ == theirs.vocabulary_
+
+
+def test_the_fast_stage_answers_alone_only_when_sure_that_something_fits(matcher):
+    """Sure of its offer is not enough: where "something fits" is below FAST_FITS, the encoder
+    decides (near misses it has never seen look like questions to words alone)."""
+    from bot.matching.training import FAST_FITS
+
+    fitted = matcher.models.fitted
+    bar = max(fitted.fast.threshold, FAST_FITS)
+    sure = np.full(4, min(1.0, fitted.cascade + 0.01))
+    assert fitted.answers_alone(sure, np.array([bar - 0.01, bar, 0.99, 1.0])).tolist() == [False, True, True, True]
+    assert not fitted.answers_alone(np.full(1, fitted.cascade - 0.01), np.ones(1)).any()

@@ -346,8 +346,7 @@ class Matcher:
         threshold = np.full(len(texts), self.threshold if not self.full else fitted.fast.threshold)
         fast = np.ones(len(texts), dtype=bool)
         if self.full:
-            fast = ((fused.max(axis=1) >= fitted.cascade) & (fits >= fitted.fast.threshold)
-                    & keywords_agree(signals, fused, self._topics))
+            fast = fitted.answers_alone(fused.max(axis=1), fits) & keywords_agree(signals, fused, self._topics)
             slow = np.flatnonzero(~fast)
             if len(slow):
                 full = self._full(signals.rows(slow), [texts[i] for i in slow])

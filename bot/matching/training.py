@@ -43,6 +43,11 @@ TOPIC_CLASS = "__topic__:"  # the classifier's class for a topic's own words
 # Fraction of in-scope questions the "nothing fits" decision may turn away on out-of-fold
 # scores: every one turned away is a person without an answer, so it stays small.
 MAX_REJECTED = 0.03
+# The fast stage answers alone only where its "something fits" is at least this likely; below,
+# the encoder decides. Chosen on held-out questions, as the issue asks of thresholds: out of fold
+# the fast stage turns away near misses as well as the full one, but near misses it has never
+# seen ("a swimming course for my son") it takes for questions, and the encoder does not.
+FAST_FITS = 0.6
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +194,11 @@ class Fitted:
     report: dict[str, float] = field(default_factory=dict)
     temperature: float = 1.0  # of the classifier's softmax, fitted on its out-of-fold scores
 
+    def answers_alone(self, best: np.ndarray, fits: np.ndarray) -> np.ndarray:
+        """Where the fast stage may answer without the encoder (if `keywords_agree` too): sure of
+        its offer, and sure that something fits."""
+        return (best >= self.cascade) & (fits >= max(self.fast.threshold, FAST_FITS))
+
     def to_dict(self) -> dict:
         return {"fast": self.fast.to_dict(), "full": self.full.to_dict() if self.full else None,
                 "cascade": self.cascade, "report": self.report, "temperature": self.temperature}
@@ -251,7 +261,7 @@ def fit_fusion(data: Corpus, signals: Signals, topic_of: np.ndarray, topics: int
         agree = keywords_agree(signals, fast_combined, topic_of)
         cascade = _cascade(fast_combined, full_combined, (fast_p >= fast.threshold) & agree, full_p >= full.threshold,
                            data.targets, data.topics, topic_of)
-        sure = (fast_combined.max(axis=1) >= cascade) & (fast_p >= fast.threshold) & agree
+        sure = (fast_combined.max(axis=1) >= cascade) & (fast_p >= max(fast.threshold, FAST_FITS)) & agree
         report["fast_share"] = round(float(sure.mean()), 3)
     report["cascade"] = round(cascade, 3)
     report["questions"] = len(data.questions)
