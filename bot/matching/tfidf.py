@@ -47,7 +47,7 @@ class _Tfidf:
     """What both vectorizers share: the vocabulary as scikit-learn chooses it, and the weighting
     (`sublinear_tf`, smooth idf, rows of unit length)."""
 
-    def __init__(self, min_df: int, max_features: int | None, dtype: type) -> None:
+    def __init__(self, min_df: int = 1, max_features: int | None = None, dtype: type = np.float32) -> None:
         self.min_df, self.max_features, self.dtype = min_df, max_features, dtype
         self.vocabulary_: dict[str, int] = {}
         self._tfidf = TfidfTransformer(sublinear_tf=True)
@@ -113,9 +113,6 @@ class CharGrams(_Tfidf):
 class WordGrams(_Tfidf):
     """`TfidfVectorizer(analyzer="word", ngram_range=(1, 2), lowercase=False,
     token_pattern=r"(?u)\\b\\w+\\b", sublinear_tf=True, ...)`: words and word pairs."""
-
-    def __init__(self, min_df: int = 1, max_features: int | None = None, dtype: type = np.float32) -> None:
-        super().__init__(min_df, max_features, dtype)
 
     @staticmethod
     def _pieces(text: str) -> list[str]:
