@@ -123,9 +123,12 @@ class SharedRateLimiter(BaseRateLimiter[int]):
                     self._warned = time.monotonic()
                     log.warning("send limit: Redis does not answer (%s); sending without the shared limit", exc)
                 return
-            if count <= self.per_second:
+            now = time.time()
+            if count <= self.per_second and int(now) == window:
                 return
-            await asyncio.sleep(window + 1 - now)
+            # full, or the place came back from Redis after its second ended: a send now would
+            # count against the next second without being counted there, so ask again
+            await asyncio.sleep(max(0.0, window + 1 - now))
 
     async def process_request(self, callback: Callable[..., Coroutine[Any, Any, Any]], args: Any,
                               kwargs: dict[str, Any], endpoint: str, data: dict[str, Any],

@@ -235,6 +235,53 @@ async def test_the_send_limit_is_shared_by_replicas_through_redis():
     assert len(sent) == 46 and max(per_second.values()) <= 15 and len(per_second) >= 3
 
 
+async def test_a_place_that_comes_back_from_redis_after_its_second_is_not_used(monkeypatch):
+    """The answer of Redis can arrive after the second it counted in has ended (a slow round
+    trip): that place must not be used, or the next second sends more than the limit."""
+    from bot import replicas
+
+    clock = [100.95]
+    counts: dict[str, int] = {}
+
+    class Pipeline:
+        async def __aenter__(self):
+            return self
+
+        async def __aexit__(self, *exc):
+            return False
+
+        def incr(self, key):
+            self.key = key
+            return self
+
+        def expire(self, key, seconds):
+            return self
+
+        async def execute(self):
+            counts[self.key] = counts.get(self.key, 0) + 1
+            clock[0] += 0.1  # the round trip crosses into the next second the first time
+            return [counts[self.key], True]
+
+    class Redis:
+        async def pttl(self, key):
+            return -2
+
+        def pipeline(self, transaction):
+            return Pipeline()
+
+    async def no_sleep(seconds):
+        clock[0] += seconds
+
+    monkeypatch.setattr(replicas.time, "time", lambda: clock[0])
+    monkeypatch.setattr(replicas.asyncio, "sleep", no_sleep)
+    limiter = replicas.SharedRateLimiter("redis://unused", "bot", per_second=15)
+    limiter.redis = Redis()
+    await limiter.slot()
+    # asked in second 100, answered in 101: asked again and counted in 101
+    assert counts == {"bildungslotse:bot:sent:100": 1, "bildungslotse:bot:sent:101": 1}
+    assert int(clock[0]) == 101
+
+
 def test_editors_commands_take_the_municipality(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     config = write_config(tmp_path, f"data_dir: data\nmunicipalities:\n  musterstadt:\n    catalogue: {MUSTERSTADT}\n")
