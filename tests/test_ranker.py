@@ -323,3 +323,23 @@ def test_the_fast_stage_answers_alone_only_when_sure_that_something_fits(matcher
     sure = np.full(4, min(1.0, fitted.cascade + 0.01))
     assert fitted.answers_alone(sure, np.array([bar - 0.01, bar, 0.99, 1.0])).tolist() == [False, True, True, True]
     assert not fitted.answers_alone(np.full(1, fitted.cascade - 0.01), np.ones(1)).any()
+
+
+def test_an_offers_examples_in_a_language_are_held_out_in_runs_of_consecutive_ones():
+    """Each fold holds out one run of an offer's examples in a language (mostly one round of
+    writers) and trains on the others; general and out-of-scope questions fall one by one."""
+    from bot.matching.semantic import OUTSIDE, TOPIC_ONLY
+    from bot.matching.training import FOLDS, Corpus, folds
+
+    questions = [f"frage {i}" for i in range(30)] + [f"question {i}" for i in range(7)] + ["allgemein", "draussen"]
+    languages = ["de"] * 30 + ["en"] * 7 + ["de", "de"]
+    targets = [0] * 30 + [0] * 7 + [TOPIC_ONLY, OUTSIDE]
+    data = Corpus(tuple(questions), tuple(languages), np.array(targets, dtype=np.int32),
+                  np.array([0] * 38 + [-1], dtype=np.int32), (), np.zeros(0, dtype=np.int32))
+    fold = folds(data)
+    assert np.array_equal(fold, folds(data))  # stable
+    for rows in (slice(0, 30), slice(30, 37)):
+        part = fold[rows]
+        assert set(part.tolist()) == set(range(FOLDS))  # every fold holds some out, trains on the rest
+        assert (np.diff(part) != 0).sum() == FOLDS - 1  # in runs of consecutive examples
+    assert np.bincount(fold[:30], minlength=FOLDS).tolist() == [10, 10, 10]
