@@ -327,7 +327,7 @@ def test_the_fast_stage_answers_alone_only_when_sure_that_something_fits(matcher
 
 def test_an_offers_examples_in_a_language_are_held_out_in_runs_of_consecutive_ones():
     """Each fold holds out one run of an offer's examples in a language (mostly one round of
-    writers) and trains on the others; general and out-of-scope questions fall one by one."""
+    writers) and trains on the others."""
     from bot.matching.semantic import OUTSIDE, TOPIC_ONLY
     from bot.matching.training import FOLDS, Corpus, folds
 
