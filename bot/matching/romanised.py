@@ -1,0 +1,81 @@
+"""Russian, Ukrainian and Bulgarian written in Latin letters, back in Cyrillic, for the sentence
+encoder: it reads "gde kurs nemetskogo" as noise and "где курс немецкого" as a question. The
+spelling people use is loose (a chat spelling, not a standard), so the result is approximate;
+German and English words of the catalogue stay as written ("Kita", "Jobcenter")."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+# Letter groups, longest first; per language where the languages spell a sound differently.
+_COMMON = (
+    ("shch", "щ"), ("sch", "щ"), ("zh", "ж"), ("kh", "х"), ("ch", "ч"), ("sh", "ш"), ("ts", "ц"), ("tz", "ц"),
+    ("ya", "я"), ("ja", "я"), ("yu", "ю"), ("ju", "ю"), ("iu", "ю"), ("ia", "я"),
+    ("a", "а"), ("b", "б"), ("v", "в"), ("w", "в"), ("g", "г"), ("d", "д"), ("e", "е"), ("z", "з"), ("i", "и"),
+    ("j", "й"), ("k", "к"), ("l", "л"), ("m", "м"), ("n", "н"), ("o", "о"), ("p", "п"), ("r", "р"), ("s", "с"),
+    ("t", "т"), ("u", "у"), ("f", "ф"), ("h", "х"), ("c", "ц"), ("x", "кс"), ("q", "к"), ("4", "ч"), ("6", "ш"),
+    ("č", "ч"), ("š", "ш"), ("ž", "ж"),
+)
+_OWN = {
+    "ru": (("yo", "ё"), ("jo", "ё"), ("ye", "е"), ("je", "е"), ("y", "ы"), ("'", "ь")),
+    "uk": (("yi", "ї"), ("ji", "ї"), ("ye", "є"), ("je", "є"), ("i", "і"), ("y", "и"), ("h", "г"), ("g", "ґ"),
+           ("'", "ь")),
+    "bg": (("sht", "щ"), ("yo", "йо"), ("y", "ъ"), ("q", "я"), ("'", "ь")),  # chat Bulgarian: "dushterq"
+}
+_VOWELS = set("aeiouy")
+_WORD = re.compile(r"[a-z'46čšž]+", re.IGNORECASE)
+_DIGITS_ONLY = re.compile(r"[46]+")
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+_LATIN_WORD = re.compile(r"[a-zäöüß]{4,}")  # shorter words ("na", "da", "ne") are Slavic as often as not
+
+
+def _table(language: str) -> list[tuple[str, str]]:
+    pairs = dict(_COMMON)
+    pairs.update(_OWN.get(language, ()))
+    return sorted(pairs.items(), key=lambda p: -len(p[0]))
+
+
+_TABLES = {language: _table(language) for language in _OWN}
+
+
+def _word(word: str, table: list[tuple[str, str]]) -> str:
+    out, i = [], 0
+    while i < len(word):
+        # "y" after a vowel is a "й" ("moy", "nay"), whatever the language writes for it elsewhere.
+        if word[i] == "y" and i and word[i - 1] in _VOWELS and not word.startswith(("a", "u", "e"), i + 1):
+            out.append("й")
+            i += 1
+            continue
+        for latin, cyrillic in table:
+            if word.startswith(latin, i):
+                out.append(cyrillic)
+                i += len(latin)
+                break
+        else:
+            out.append(word[i])
+            i += 1
+    return "".join(out)
+
+
+def vocabulary(phrases: Iterable[str]) -> frozenset[str]:
+    """The words of German and English phrases (the catalogue's keywords, names, titles) that
+    stay as written in a romanised question."""
+    return frozenset(word for phrase in phrases for word in _LATIN_WORD.findall(phrase.lower()))
+
+
+def to_cyrillic(text: str, language: str | None, keep: frozenset[str] = frozenset()) -> str:
+    """`text` with its Latin words in Cyrillic if it is Russian, Ukrainian or Bulgarian written in
+    Latin letters only; words in `keep` (lowercase) and numbers stay as they are."""
+    table = _TABLES.get(language or "")
+    if table is None or _CYRILLIC.search(text):
+        return text
+
+    def convert(match: re.Match[str]) -> str:
+        word = match.group(0)
+        lower = word.lower()
+        if lower in keep or _DIGITS_ONLY.fullmatch(word):
+            return word
+        return _word(lower, table)
+
+    return _WORD.sub(convert, text)
