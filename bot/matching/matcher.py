@@ -31,7 +31,7 @@ from bot.matching.fusion import ALL_FEATURES, Signals, Stage, per_topic
 from bot.matching.lexical import KeywordVoter, Votes, squash
 from bot.matching.normalise import tokens
 from bot.matching.people import People, read_people, unusual, usual_ages
-from bot.matching.romanised import to_cyrillic, vocabulary
+from bot.matching.romanised import catalogue_words, to_cyrillic
 from bot.matching.semantic import ExampleIndex, SemanticFeatures
 from bot.matching.training import (
     Corpus,
@@ -148,7 +148,7 @@ class Matcher:
         self._columns: tuple[NgramClassifier, np.ndarray] | None = None
         self.encoder = load_encoder(threads) if encoder == AUTO else encoder
         self._corpus = corpus(catalogue)
-        self._latin_words = vocabulary(_latin_phrases(catalogue))
+        self._latin_words = catalogue_words(catalogue)
         self._cache = None
         if self.encoder is not None:
             shipped = Path(catalogue.folder) / "embeddings" / f"{self.encoder.name}.npz" if catalogue.folder else None
@@ -468,20 +468,6 @@ class Matcher:
             weights["entry"] = stage.entry.weights()
         return {"result": result, "signals": signal, "words": self.voter.explain(text, language),
                 "weights": weights, "threshold": self.threshold, "report": fitted.report}
-
-
-def _latin_phrases(catalogue: Catalogue) -> list[str]:
-    """The German and English words of the catalogue: names of topics, their words, offers'
-    titles and keywords (kept as written when a romanised question is put into Cyrillic)."""
-    phrases = []
-    for topic in catalogue.topics.values():
-        for lang in ("de", "en"):
-            phrases += [topic.names.get(lang, ""), *topic.synonyms.get(lang, ())]
-    for offer in catalogue.offers.values():
-        for lang in ("de", "en"):
-            if (text := offer.texts.get(lang)) is not None:
-                phrases += [text.title, *text.keywords]
-    return phrases
 
 
 def _named(signals: Signals, row: int) -> int | None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from bot.catalogue import Catalogue
+
 # Letter groups, longest first; per language where the languages spell a sound differently.
 _COMMON = (
     ("shch", "щ"), ("sch", "щ"), ("zh", "ж"), ("kh", "х"), ("ch", "ч"), ("sh", "ш"), ("ts", "ц"), ("tz", "ц"),
@@ -24,7 +26,8 @@ _OWN = {
     "bg": (("sht", "щ"), ("yo", "йо"), ("y", "ъ"), ("q", "я"), ("'", "ь")),  # chat Bulgarian: "dushterq"
 }
 _VOWELS = set("aeiouy")
-_WORD = re.compile(r"[a-z'46čšž]+", re.IGNORECASE)
+# An apostrophe inside or after a word is a soft sign ("delat'"), before it a quotation mark.
+_WORD = re.compile(r"[a-z46čšž][a-z'46čšž]*", re.IGNORECASE)
 _DIGITS_ONLY = re.compile(r"[46]+")
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 _LATIN_WORD = re.compile(r"[a-zäöüß]{4,}")  # shorter words ("na", "da", "ne") are Slavic as often as not
@@ -64,6 +67,20 @@ def vocabulary(phrases: Iterable[str]) -> frozenset[str]:
     return frozenset(word for phrase in phrases for word in _LATIN_WORD.findall(phrase.lower()))
 
 
+def catalogue_words(catalogue: Catalogue) -> frozenset[str]:
+    """The German and English words of a catalogue (names of topics, their words, offers' titles
+    and keywords): people mix them into Russian written in Latin letters as they are."""
+    phrases = []
+    for topic in catalogue.topics.values():
+        for lang in ("de", "en"):
+            phrases += [topic.names.get(lang, ""), *topic.synonyms.get(lang, ())]
+    for offer in catalogue.offers.values():
+        for lang in ("de", "en"):
+            if (text := offer.texts.get(lang)) is not None:
+                phrases += [text.title, *text.keywords]
+    return vocabulary(phrases)
+
+
 def to_cyrillic(text: str, language: str | None, keep: frozenset[str] = frozenset()) -> str:
     """`text` with its Latin words in Cyrillic if it is Russian, Ukrainian or Bulgarian written in
     Latin letters only; words in `keep` (lowercase) and numbers stay as they are."""
@@ -74,7 +91,7 @@ def to_cyrillic(text: str, language: str | None, keep: frozenset[str] = frozense
     def convert(match: re.Match[str]) -> str:
         word = match.group(0)
         lower = word.lower()
-        if lower in keep or _DIGITS_ONLY.fullmatch(word):
+        if lower.rstrip("'") in keep or _DIGITS_ONLY.fullmatch(word):
             return word
         return _word(lower, table)
 
