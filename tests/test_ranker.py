@@ -321,6 +321,33 @@ def test_a_topics_general_questions_teach_its_own_class():
     assert (probabilities[rows].argmax(axis=1) == 2 + 1 + 2).mean() > 0.5
 
 
+
+def test_general_questions_teach_a_topics_single_entry_offer():
+    """What a counsellor answers a general question with: the entry offer, where a topic has one;
+    with several entry offers, or none, the topic's own class."""
+    from bot.matching.semantic import OUTSIDE, TOPIC_ONLY
+    from bot.matching.training import TOPIC_CLASS, Corpus, general_classes, train_classifier
+
+    course = ["integrationskurs anmelden", "kurs mit pruefung b1", "berechtigungsschein kurs"] * 4
+    mothers = ["deutsch lernen fuer muetter im stadtteil", "muetter lernen deutsch", "kurs fuer mamas"] * 4
+    general = ["ich will deutsch lernen", "wo lerne ich die sprache", "deutsch lernen von anfang an"] * 4
+    outside = ["wie wird das wetter morgen", "wo kaufe ich billige schuhe"] * 6
+    questions = (*course, *mothers, *general, *outside)
+    targets = [0] * len(course) + [1] * len(mothers) + [TOPIC_ONLY] * len(general) + [OUTSIDE] * len(outside)
+    topics = [0] * (len(questions) - len(outside)) + [-1] * len(outside)
+    data = Corpus(questions, ("de",) * len(questions), np.array(targets, dtype=np.int32),
+                  np.array(topics, dtype=np.int32), ("Integrationskurs", "Mütter lernen Deutsch"),
+                  np.array([0, 1], dtype=np.int32), entry=np.array([True, False]))
+    offers = ["integrationskurs", "muetter-lernen-deutsch"]
+    assert general_classes(data, offers, ["course"]) == {0: "integrationskurs"}
+    classifier, _ = train_classifier(data, offers, ["course"], np.arange(len(questions), dtype=np.int32) % 3)
+    assert TOPIC_CLASS + "course" not in classifier.labels
+    asked = classifier.proba(["ich moechte deutsch lernen"])[0]
+    assert classifier.labels[int(asked.argmax())] == "integrationskurs"
+    both = Corpus(*(getattr(data, name) for name in ("questions", "languages", "targets", "topics", "texts",
+                                                     "text_targets")), entry=np.array([True, True]))
+    assert general_classes(both, offers, ["course"]) == {0: TOPIC_CLASS + "course"}
+
 def test_the_fast_tfidf_gives_what_scikit_learn_gives(catalogue):
     """The same vocabulary and the same matrix, entry for entry and in the same order (the SVM
     sums in that order), for the classifier's and the language guesser's settings; also for

@@ -160,10 +160,15 @@ def train_classifier(data: Corpus, offer_ids: list[str], topic_ids: list[str], f
     probabilities for every question (see `align` for the columns). Without folds: only the
     classifier, with the given temperature (a catalogue edit, the fusion kept).
 
-    A topic's general questions name no offer: they teach the topic's own class, beside its
-    words. So the classifier also learns how people ask about a topic without naming an offer
-    (its rules, costs, worries, choices), which the offers' examples rarely say."""
-    labels = [offer_ids[t] if t >= 0 else NONE if t == OUTSIDE else TOPIC_CLASS + topic_ids[k]
+    A topic's general questions name no offer. Where the topic has one entry offer, they teach
+    its class: that is what a counsellor answers them with, and the classifier learns how people
+    ask without naming an offer (rules, costs, worries, choices), which the offers' examples
+    rarely say. As the topic's own class, beside its words, they gave the topic but left the
+    choice among its offers to phrases that a special offer's examples share with general
+    questions ("learn German" in the examples of a course for mothers). Where the topic has
+    several entry offers, or none, they teach the topic's own class."""
+    general = general_classes(data, offer_ids, topic_ids)
+    labels = [offer_ids[t] if t >= 0 else NONE if t == OUTSIDE else general[k]
               for t, k in zip(data.targets.tolist(), data.topics.tolist(), strict=True)]
     rows = len(labels)
     texts = [*data.questions, *data.texts, *data.keywords, *data.lexicon]
@@ -177,6 +182,16 @@ def train_classifier(data: Corpus, offer_ids: list[str], topic_ids: list[str], f
     truth = np.array([classes.index(label) for label in labels[:rows]])
     temperature = classifier.temperature = fit_temperature(scores[:rows], truth)
     return classifier, align(classes, softmax(scores[:rows], temperature), offer_ids, topic_ids)
+
+
+def general_classes(data: Corpus, offer_ids: list[str], topic_ids: list[str]) -> dict[int, str]:
+    """Per topic, the classifier's class for its general questions (see `train_classifier`)."""
+    entries: dict[int, set[int]] = {k: set() for k in range(len(topic_ids))}
+    if len(data.entry):
+        for offer, topic in zip(data.targets.tolist(), data.topics.tolist(), strict=True):
+            if offer >= 0 and data.entry[offer]:
+                entries[topic].add(offer)
+    return {k: offer_ids[min(mine)] if len(mine) == 1 else TOPIC_CLASS + topic_ids[k] for k, mine in entries.items()}
 
 
 def align(classes: Sequence[str], probabilities: np.ndarray, offer_ids: list[str], topic_ids: list[str]) -> np.ndarray:
