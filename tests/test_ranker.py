@@ -321,7 +321,6 @@ def test_a_topics_general_questions_teach_its_own_class():
     assert (probabilities[rows].argmax(axis=1) == 2 + 1 + 2).mean() > 0.5
 
 
-
 def test_general_questions_teach_a_topics_single_entry_offer():
     """What a counsellor answers a general question with: the entry offer, where a topic has one;
     with several entry offers, or none, the topic's own class."""
@@ -347,6 +346,7 @@ def test_general_questions_teach_a_topics_single_entry_offer():
     both = Corpus(*(getattr(data, name) for name in ("questions", "languages", "targets", "topics", "texts",
                                                      "text_targets")), entry=np.array([True, True]))
     assert general_classes(both, offers, ["course"]) == {0: TOPIC_CLASS + "course"}
+
 
 def test_the_fast_tfidf_gives_what_scikit_learn_gives(catalogue):
     """The same vocabulary and the same matrix, entry for entry and in the same order (the SVM

@@ -191,7 +191,8 @@ def general_classes(data: Corpus, offer_ids: list[str], topic_ids: list[str]) ->
         for offer, topic in zip(data.targets.tolist(), data.topics.tolist(), strict=True):
             if offer >= 0 and data.entry[offer]:
                 entries[topic].add(offer)
-    return {k: offer_ids[min(mine)] if len(mine) == 1 else TOPIC_CLASS + topic_ids[k] for k, mine in entries.items()}
+    return {k: offer_ids[next(iter(mine))] if len(mine) == 1 else TOPIC_CLASS + topic_ids[k]
+            for k, mine in entries.items()}
 
 
 def align(classes: Sequence[str], probabilities: np.ndarray, offer_ids: list[str], topic_ids: list[str]) -> np.ndarray:
