@@ -262,7 +262,8 @@ async def test_two_newcomers_get_their_own_replies_and_a_failure_loses_nothing(d
             raise PermanentSendError("blocked")
         delivered.append((address, reply.plain()))
 
-    questions = {"11": "Wo finde ich einen Deutschkurs am Abend?", "22": "Meine Tochter braucht einen Schulplatz"}
+    # Platform ids longer than a case number, so a randomly drawn number cannot contain one.
+    questions = {"40917263": "Wo finde ich einen Deutschkurs am Abend?", "52830174": "Meine Tochter braucht einen Schulplatz"}
     for uid, question in questions.items():
         await service.handle(int(uid), Incoming(user="", text=question, language_hint="de"), address=uid)
         await service.handle(int(uid), Incoming(user="", payload=OFFER), address=uid)
@@ -275,13 +276,13 @@ async def test_two_newcomers_get_their_own_replies_and_a_failure_loses_nothing(d
     assert await relayer.deliver() == 2
     roots = {thread[0].split("Frage: ")[1].splitlines()[0]: root for root, thread in room.threads.items()}
     assert set(roots) == set(questions.values())
-    assert all("11" not in t[0] and "22" not in t[0] for t in room.threads.values())  # no platform ids
+    assert all(uid not in t[0] for t in room.threads.values() for uid in questions)  # no platform ids
     for uid, question in questions.items():
         case = await cases.by_thread(roots[question])
         assert await cases.relay_from_counsellor(case, f"Antwort für {uid}", f"$ev{uid}")
         assert not await cases.relay_from_counsellor(case, f"Antwort für {uid}", f"$ev{uid}")  # a repeated sync
     await relayer.deliver()
-    assert sorted((a, "Antwort für " + a in text) for a, text in delivered) == [("11", True), ("22", True)]
+    assert sorted((a, "Antwort für " + a in text) for a, text in delivered) == [(uid, True) for uid in sorted(questions)]
     assert all(translator("de")("A counsellor (a person) writes:") in text for _, text in delivered)
     await relayer.deliver()
     assert len(delivered) == 2  # delivered once
