@@ -158,13 +158,17 @@ def large_matcher(catalogue: Catalogue, trained: Matcher) -> Matcher:
     from bot.matching.classifier import NONE
     from bot.matching.training import TOPIC_CLASS
 
-    labels = list(trained.models.classifier.labels)
-    rows = {label: i for i, label in enumerate(labels)}
-    new_labels = [*catalogue.offers, NONE, *(label for label in labels if label.startswith(TOPIC_CLASS))]
-    source = [rows.get(label if label in rows else label.rsplit("-", 1)[0], rows[NONE]) for label in new_labels]
-    model = trained.models.classifier.repeated(new_labels, source)
+    def copies(labels: tuple[str, ...]) -> tuple[list[str], list[int]]:
+        """The new catalogue's classes, and for each the class of ours it copies."""
+        rows = {label: i for i, label in enumerate(labels)}
+        new_labels = [*catalogue.offers, NONE, *(label for label in labels if label.startswith(TOPIC_CLASS))]
+        return new_labels, [rows.get(label if label in rows else label.rsplit("-", 1)[0], rows[NONE])
+                            for label in new_labels]
+
     models = copy.copy(trained.models)
-    models.classifier = model
+    models.classifier = trained.models.classifier.repeated(*copies(trained.models.classifier.labels))
+    if trained.models.probe is not None:
+        models.probe = trained.models.probe.repeated(*copies(trained.models.probe.labels))
     originals = {ident: i for i, ident in enumerate(trained.catalogue.offers)}
     models.usual = trained.models.usual[[originals.get(o, originals.get(o.rsplit("-", 1)[0], 0))
                                          for o in catalogue.offers]]

@@ -118,6 +118,9 @@ def test_the_fusion_is_fitted_and_explained(matcher):
     # An age the person stated that the offer's sources or its examples exclude counts against it
     # (the two overlap, so the fusion may put the weight on either).
     assert weights["age_conflict"] + weights["age_unusual"] < 0
+    if matcher.full:  # the encoder's linear head is weighed, and said in the explanation
+        assert {"probe", "probe_rel"} <= set(fitted.full.offer.weights()) and matcher.models.probe is not None
+        assert "encoder's linear head" in matcher.explain("Wo finde ich einen Deutschkurs?")["signals"]
 
 
 def test_ties_are_broken_by_evidence_not_by_file_order(matcher, catalogue):
@@ -221,6 +224,28 @@ def test_semantic_features_match_a_brute_force_computation():
     assert np.all(features.best[:, 5] == -1)
     assert np.allclose(features.outside, sims[:, owners == -1].max(axis=1))
     assert np.all(features.knn.sum(axis=1) <= 1.0 + 1e-6)
+
+
+def test_the_linear_head_learns_each_class_from_all_its_examples():
+    """Three classes around their own directions, one with many more examples ("nothing fits"):
+    the head names each held-out vector's class, and the big class does not win by number."""
+    from bot.matching.probe import Probe
+
+    rng = np.random.default_rng(2)
+    centres = np.eye(16)[:3] * 2.0
+    labels = ["b"] * 30 + ["a"] * 30 + ["__none__"] * 150
+    codes = [{"a": 0, "b": 1, "__none__": 2}[label] for label in labels]
+    vectors = centres[codes] + rng.normal(scale=0.5, size=(len(labels), 16))
+    fold = np.arange(len(labels)) % 3
+    probe, scores, classes = Probe.train(vectors, labels, fold)
+    assert classes == probe.labels == ("__none__", "a", "b")
+    truth = np.array([classes.index(label) for label in labels])
+    assert (scores.argmax(axis=1) == truth).mean() > 0.9  # out of fold
+    inside = np.array([[2.0, 0.4] + [0.0] * 14, [0.3, 2.0] + [0.0] * 14])
+    assert probe.proba(inside).argmax(axis=1).tolist() == [1, 2]
+    assert np.allclose(probe.proba(inside).sum(axis=1), 1.0, atol=1e-5)
+    copy = probe.repeated(["a", "a-2", "__none__"], [1, 1, 0])
+    assert np.allclose(copy.scores(inside)[:, 0], copy.scores(inside)[:, 1])
 
 
 def test_a_catalogue_edit_keeps_the_fitted_fusion(catalogue_copy, matcher, caplog):

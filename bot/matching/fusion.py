@@ -24,13 +24,14 @@ from bot.matching.semantic import SemanticFeatures
 
 OFFER_FAST = ("keywords", "keywords_rel", "own_keywords", "classifier", "classifier_rel", "age_fits",
               "age_conflict", "audience_mismatch", "age_unusual")
-OFFER_FULL = (*OFFER_FAST, "encoder", "encoder_rel", "encoder_top3", "encoder_text", "encoder_knn", "agreement")
+OFFER_FULL = (*OFFER_FAST, "encoder", "encoder_rel", "encoder_top3", "encoder_text", "encoder_knn", "agreement",
+              "probe", "probe_rel")
 TOPIC_FAST = ("topic_words", "topic_words_rel", "best_offer_words_rel", "classifier_mass", "classifier_mass_rel",
               "ages_fit_some", "ages_fit_none")
-TOPIC_FULL = (*TOPIC_FAST, "encoder_topic", "encoder_topic_rel", "encoder_topic_knn")
+TOPIC_FULL = (*TOPIC_FAST, "encoder_topic", "encoder_topic_rel", "encoder_topic_knn", "probe_mass", "probe_mass_rel")
 FITS_FAST = ("score", "margin", "topic", "topic_margin", "classifier_none", "keywords", "answerable", "words",
              "answerable_short", "none_short", "keywords_agree")
-FITS_FULL = (*FITS_FAST, "encoder", "outside", "encoder_vs_outside")
+FITS_FULL = (*FITS_FAST, "encoder", "outside", "encoder_vs_outside", "probe_none")
 ENTRY = ("offer", "entry")
 ALL_FEATURES = (*OFFER_FULL, *TOPIC_FULL, *FITS_FULL, *ENTRY)
 SHORT = 4  # words: a question this short is mostly keywords
@@ -114,6 +115,8 @@ def offer_features(signals: Signals, full: bool) -> np.ndarray:
             semantic.knn,
             # The two learned signals agreeing on an offer is worth more than either alone.
             probability * semantic.knn,
+            semantic.probe[:, :offers],
+            _log_relative(semantic.probe[:, :offers]),
         ]
     return np.stack(columns, axis=2).astype(np.float32)
 
@@ -135,8 +138,7 @@ def offer_scores(offer: Scorer, entry: Scorer | None, signals: Signals, full: bo
 
 def topic_features(signals: Signals, topic_of: np.ndarray, topics: int, full: bool) -> np.ndarray:
     """rows x topics x features."""
-    offers = signals.keywords.shape[1]
-    mass = per_topic(signals.classifier[:, :offers], topic_of, topics) + signals.classifier[:, offers + 1:offers + 1 + topics]
+    mass = _mass(signals.classifier, topic_of, topics)
     fits = per_topic((signals.ages > 0).astype(np.float32), topic_of, topics, "max")
     conflicts = per_topic((signals.ages < 0).astype(np.float32), topic_of, topics, "sum")
     sizes = np.bincount(topic_of, minlength=topics).astype(np.float32)
@@ -157,7 +159,15 @@ def topic_features(signals: Signals, topic_of: np.ndarray, topics: int, full: bo
             semantic.topic_best - semantic.topic_best.max(axis=1, keepdims=True),
             semantic.topic_knn,
         ]
+        probe = _mass(semantic.probe, topic_of, topics)
+        columns += [probe, _log_relative(probe)]
     return np.stack(columns, axis=2).astype(np.float32)
+
+
+def _mass(p: np.ndarray, topic_of: np.ndarray, topics: int) -> np.ndarray:
+    """rows x (offers, "nothing fits", topics' classes) -> rows x topics: a topic's probability."""
+    offers = len(topic_of)
+    return per_topic(p[:, :offers], topic_of, topics) + p[:, offers + 1:offers + 1 + topics]
 
 
 def combine(offer_p: np.ndarray, topic_p: np.ndarray, topic_of: np.ndarray) -> np.ndarray:
@@ -193,7 +203,7 @@ def question_features(signals: Signals, combined: np.ndarray, topic_p: np.ndarra
         semantic = signals.semantic
         assert semantic is not None
         best = np.maximum(semantic.best.max(axis=1), semantic.topic_best.max(axis=1))
-        columns += [best, semantic.outside, best - semantic.outside]
+        columns += [best, semantic.outside, best - semantic.outside, semantic.probe[:, offers]]
     return np.stack(columns, axis=1).astype(np.float32)
 
 

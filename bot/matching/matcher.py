@@ -31,6 +31,7 @@ from bot.matching.fusion import ALL_FEATURES, Signals, Stage, per_topic
 from bot.matching.lexical import KeywordVoter, Votes, squash
 from bot.matching.normalise import tokens
 from bot.matching.people import People, read_people, unusual, usual_ages
+from bot.matching.probe import Probe
 from bot.matching.romanised import catalogue_words, to_cyrillic
 from bot.matching.semantic import ExampleIndex, SemanticFeatures
 from bot.matching.training import (
@@ -43,10 +44,11 @@ from bot.matching.training import (
     keywords_agree,
     take_columns,
     train_classifier,
+    train_probe,
 )
 
 log = logging.getLogger(__name__)
-MODEL_VERSION = "ranker-15"  # change when features or training change: cached models are refitted
+MODEL_VERSION = "ranker-18"  # change when features or training change: cached models are refitted
 # An offer in the district the person named or lives in moves ahead of one of the same topic that
 # is less than this much likelier (in log-odds): where they live is evidence they gave us.
 NEARBY_LOGIT = 0.7
@@ -117,6 +119,7 @@ class _Models:
     fitted: Fitted
     languages: LatinGuess  # the language of questions in Latin letters, romanised ones too
     usual: np.ndarray  # per offer, the ages its example questions usually state (people.usual_ages)
+    probe: Probe | None = None  # the encoder's linear head; None without the encoder
 
 
 class Matcher:
@@ -146,6 +149,7 @@ class Matcher:
         # embedding in one go, and then served from here; the same question twice costs nothing.
         self._recent: OrderedDict[tuple, Result] = OrderedDict()
         self._columns: tuple[NgramClassifier, np.ndarray] | None = None
+        self._probe_columns: tuple[Probe, np.ndarray] | None = None
         self.encoder = load_encoder(threads) if encoder == AUTO else encoder
         self._corpus = corpus(catalogue)
         self._latin_words = catalogue_words(catalogue)
@@ -231,8 +235,13 @@ class Matcher:
         started = time.perf_counter()
         if fitted is not None:
             classifier = train_classifier(self._corpus, self._offers, self._topic_ids, temperature=fitted.temperature)[0]
+            probe = None
+            if self._question_vectors is not None:
+                probe = train_probe(self._corpus, self._question_vectors, self._offers, self._topic_ids,
+                                    temperature=fitted.probe_temperature)[0]
             latin, people = self._latin_and_people()
-            models = _Models(key, classifier, fitted, latin, usual_ages(people, self._corpus.targets, len(self._offers)))
+            models = _Models(key, classifier, fitted, latin, usual_ages(people, self._corpus.targets, len(self._offers)),
+                             probe)
             log.info("ranker: classifier trained again in %.1f s; the fitted fusion is kept", time.perf_counter() - started)
         else:
             models = self._train(key)
@@ -249,9 +258,10 @@ class Matcher:
         data = self._corpus
         fold = folds(data)
         classifier, probabilities = train_classifier(data, self._offers, self._topic_ids, fold)
-        semantic = None
-        if self._index is not None:
-            semantic = self._out_of_fold_semantic(fold)
+        semantic = probe = None
+        if self._index is not None and self._question_vectors is not None:
+            probe, probe_p = train_probe(data, self._question_vectors, self._offers, self._topic_ids, fold)
+            semantic = self._out_of_fold_semantic(fold, probe_p)
         latin, people = self._latin_and_people()
         # Each question's usual-ages signal from the examples of the other folds only.
         rare = np.zeros((len(people), len(self._offers)), dtype=np.float32)
@@ -263,7 +273,8 @@ class Matcher:
         signals = self._signals(list(data.questions), list(data.languages), probabilities, (), semantic, people, rare)
         fitted = fit_fusion(data, signals, self._topics, len(self._topic_ids), semantic is not None)
         fitted.temperature = classifier.temperature
-        return _Models(key, classifier, fitted, latin, usual_ages(people, data.targets, len(self._offers)))
+        fitted.probe_temperature = probe.temperature if probe is not None else 1.0
+        return _Models(key, classifier, fitted, latin, usual_ages(people, data.targets, len(self._offers)), probe)
 
     def _latin_and_people(self) -> tuple[LatinGuess, list[People]]:
         """The language guesser for Latin letters, and the people in each example question. The
@@ -275,7 +286,7 @@ class Matcher:
             people = [read_people(q) for q in data.questions]
             return latin.result(), people
 
-    def _out_of_fold_semantic(self, fold: np.ndarray):
+    def _out_of_fold_semantic(self, fold: np.ndarray, probe: np.ndarray) -> SemanticFeatures:
         assert self._index is not None
         parts = []
         vectors = self._question_vectors
@@ -283,7 +294,7 @@ class Matcher:
         for start in range(0, len(vectors), 1000):
             rows = slice(start, start + 1000)
             excluded = fold[rows, None] == fold[None, :]
-            parts.append(self._index.features(vectors[rows], excluded))
+            parts.append(self._index.features(vectors[rows], excluded, probe[rows]))
         return SemanticFeatures.concatenate(parts)
 
     # -- signals -----------------------------------------------------------------------
@@ -391,9 +402,18 @@ class Matcher:
             return None
         stage = self.models.fitted.full
         assert stage is not None
-        combined, _, fits = stage.score(signals.with_semantic(self._index.features(vectors)), self._topics,
+        combined, _, fits = stage.score(signals.with_semantic(self._semantic(vectors)), self._topics,
                                         len(self._topic_ids))
         return combined, fits
+
+    def _semantic(self, vectors: np.ndarray) -> SemanticFeatures:
+        assert self._index is not None
+        probe = self.models.probe
+        if probe is None:
+            return self._index.features(vectors)
+        if self._probe_columns is None or self._probe_columns[0] is not probe:  # once per head
+            self._probe_columns = (probe, columns(probe.labels, self._offers, self._topic_ids))
+        return self._index.features(vectors, probe=take_columns(probe.proba(vectors), self._probe_columns[1]))
 
     def _rank(self, scores: np.ndarray, ages: np.ndarray, near: tuple[str, ...]) -> list[tuple[str, float, bool]]:
         """Offers by fused score; an offer no stated age fits goes below all others; an offer
@@ -449,18 +469,16 @@ class Matcher:
         probabilities = self._aligned(self.models.classifier, [text])[0]
         signal = {
             "keywords": sorted(((o, squash(s)) for o, s in votes.offers.items()), key=lambda x: -x[1])[:top],
-            "classifier": sorted(((o, round(100 * float(p), 1)) for o, p in
-                                  zip([*self._offers, "nothing fits", *(f"topic {t}" for t in self._topic_ids)],
-                                      probabilities, strict=True)),
-                                 key=lambda x: -x[1])[:top],
+            "classifier": self._top_classes(probabilities, top),
         }
         if self.encoder is not None and self._index is not None:
-            semantic = self._index.features(self.encoder.embed(
+            semantic = self._semantic(self.encoder.embed(
                 self._for_encoder([text], [self.detector.detect(text).language]), query=True))
             signal["encoder"] = sorted(((o, round(100 * float(s), 1)) for o, s in zip(self._offers, semantic.best[0],
                                                                                        strict=True)),
                                        key=lambda x: -x[1])[:top]
             signal["encoder: closest out-of-scope example"] = [("", round(100 * float(semantic.outside[0]), 1))]
+            signal["encoder's linear head"] = self._top_classes(semantic.probe[0], top)
         fitted = self.models.fitted
         stage: Stage = fitted.full if not result.fast and fitted.full else fitted.fast
         weights = {"offer": stage.offer.weights(), "topic": stage.topic.weights(), "fits": stage.fits.weights()}
@@ -468,6 +486,12 @@ class Matcher:
             weights["entry"] = stage.entry.weights()
         return {"result": result, "signals": signal, "words": self.voter.explain(text, language),
                 "weights": weights, "threshold": self.threshold, "report": fitted.report}
+
+    def _top_classes(self, probabilities: np.ndarray, top: int) -> list[tuple[str, float]]:
+        """The likeliest of the columns of `training.align`, in per cent."""
+        names = [*self._offers, "nothing fits", *(f"topic {t}" for t in self._topic_ids)]
+        return sorted(((o, round(100 * float(p), 1)) for o, p in zip(names, probabilities, strict=True)),
+                      key=lambda x: -x[1])[:top]
 
 
 def _named(signals: Signals, row: int) -> int | None:

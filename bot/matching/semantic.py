@@ -23,6 +23,9 @@ class SemanticFeatures:
     topic_best: np.ndarray  # cosine to the topic's closest question (its offers' and its own)
     topic_knn: np.ndarray  # share of the nearest questions that belong to the topic
     outside: np.ndarray  # cosine to the closest out-of-scope example, per question
+    # the encoder's linear head (probe.py): probabilities per offer, "nothing fits", per topic's
+    # general class (the classifier's columns); 0 where it was not given
+    probe: np.ndarray
 
     def rows(self, index: np.ndarray) -> SemanticFeatures:
         return SemanticFeatures(*(getattr(self, name)[index] for name in self.__slots__))
@@ -50,9 +53,10 @@ class ExampleIndex:
         self.texts, self.text_owners = texts[text_order], text_owners[text_order]
         self._text_groups = _groups(self.text_owners, offers)
 
-    def features(self, queries: np.ndarray, excluded: np.ndarray | None = None) -> SemanticFeatures:
+    def features(self, queries: np.ndarray, excluded: np.ndarray | None = None,
+                 probe: np.ndarray | None = None) -> SemanticFeatures:
         """`excluded`: a rows x examples mask of examples a row may not see (out-of-fold
-        features while training)."""
+        features while training); `probe`: the linear head's probabilities for the rows."""
         sims = queries @ self.examples.T
         if excluded is not None:
             sims = np.where(excluded[:, self.order], -1.0, sims)
@@ -80,7 +84,10 @@ class ExampleIndex:
             np.add.at(topic_knn, (rows_index[mine], topic_owners[mine]), flat[mine])
         text = _reduce_max(queries @ self.texts.T, self._text_groups) if len(self.texts) else \
             np.full((rows, self.offers), -1.0, np.float32)
-        return SemanticFeatures(best, top3, text, knn, topic_best, topic_knn, outside.astype(np.float32))
+        if probe is None:
+            probe = np.zeros((rows, self.offers + 1 + self.topics), np.float32)
+        return SemanticFeatures(best, top3, text, knn, topic_best, topic_knn, outside.astype(np.float32),
+                                probe.astype(np.float32))
 
 
 def _groups(owners: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:

@@ -36,6 +36,7 @@ from bot.matching.fusion import (
     question_features,
     topic_features,
 )
+from bot.matching.probe import Probe
 from bot.matching.semantic import OUTSIDE, TOPIC_ONLY
 
 FOLDS = 3
@@ -167,9 +168,7 @@ def train_classifier(data: Corpus, offer_ids: list[str], topic_ids: list[str], f
     choice among its offers to phrases that a special offer's examples share with general
     questions ("learn German" in the examples of a course for mothers). Where the topic has
     several entry offers, or none, they teach the topic's own class."""
-    general = general_classes(data, offer_ids, topic_ids)
-    labels = [offer_ids[t] if t >= 0 else NONE if t == OUTSIDE else general[k]
-              for t, k in zip(data.targets.tolist(), data.topics.tolist(), strict=True)]
+    labels = question_labels(data, offer_ids, topic_ids)
     rows = len(labels)
     texts = [*data.questions, *data.texts, *data.keywords, *data.lexicon]
     labels += [offer_ids[t] for t in data.text_targets] + [offer_ids[t] for t in data.keyword_targets]
@@ -182,6 +181,27 @@ def train_classifier(data: Corpus, offer_ids: list[str], topic_ids: list[str], f
     truth = np.array([classes.index(label) for label in labels[:rows]])
     temperature = classifier.temperature = fit_temperature(scores[:rows], truth)
     return classifier, align(classes, softmax(scores[:rows], temperature), offer_ids, topic_ids)
+
+
+def question_labels(data: Corpus, offer_ids: list[str], topic_ids: list[str]) -> list[str]:
+    """The class of each example question: its offer, "nothing fits", or for a topic's general
+    question the topic's general class (see `general_classes`)."""
+    general = general_classes(data, offer_ids, topic_ids)
+    return [offer_ids[t] if t >= 0 else NONE if t == OUTSIDE else general[k]
+            for t, k in zip(data.targets.tolist(), data.topics.tolist(), strict=True)]
+
+
+def train_probe(data: Corpus, vectors: np.ndarray, offer_ids: list[str], topic_ids: list[str],
+                fold: np.ndarray | None = None, temperature: float | None = None) -> tuple[Probe, np.ndarray]:
+    """The encoder's linear head (probe.py) on the example questions' embeddings, and (with
+    `fold`) out-of-fold probabilities for every question, in the columns of `align`."""
+    labels = question_labels(data, offer_ids, topic_ids)
+    probe, scores, classes = Probe.train(vectors, labels, fold, temperature or 1.0)
+    if fold is None:
+        return probe, np.zeros((0, len(offer_ids) + 1 + len(topic_ids)))
+    truth = np.array([classes.index(label) for label in labels])
+    probe.temperature = fit_temperature(scores, truth)
+    return probe, align(classes, softmax(scores, probe.temperature), offer_ids, topic_ids)
 
 
 def general_classes(data: Corpus, offer_ids: list[str], topic_ids: list[str]) -> dict[int, str]:
@@ -223,6 +243,7 @@ class Fitted:
     cascade: float  # the fast stage answers alone when its best offer is at least this likely
     report: dict[str, float] = field(default_factory=dict)
     temperature: float = 1.0  # of the classifier's softmax, fitted on its out-of-fold scores
+    probe_temperature: float = 1.0  # of the encoder's linear head (probe.py), the same way
 
     def answers_alone(self, best: np.ndarray, fits: np.ndarray) -> np.ndarray:
         """Where the fast stage may answer without the encoder (if `keywords_agree` too): sure of
@@ -231,12 +252,14 @@ class Fitted:
 
     def to_dict(self) -> dict:
         return {"fast": self.fast.to_dict(), "full": self.full.to_dict() if self.full else None,
-                "cascade": self.cascade, "report": self.report, "temperature": self.temperature}
+                "cascade": self.cascade, "report": self.report, "temperature": self.temperature,
+                "probe_temperature": self.probe_temperature}
 
     @classmethod
     def from_dict(cls, data: dict) -> Fitted:
         return cls(Stage.from_dict(data["fast"]), Stage.from_dict(data["full"]) if data.get("full") else None,
-                   float(data["cascade"]), dict(data.get("report") or {}), float(data["temperature"]))
+                   float(data["cascade"]), dict(data.get("report") or {}), float(data["temperature"]),
+                   float(data.get("probe_temperature", 1.0)))
 
 
 def fit_fusion(data: Corpus, signals: Signals, topic_of: np.ndarray, topics: int, has_encoder: bool) -> Fitted:
