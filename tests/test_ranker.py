@@ -94,6 +94,18 @@ def test_an_offer_whose_ages_exclude_the_person_ranks_below_the_others(matcher, 
     assert flags == sorted(flags, reverse=True)  # every conflicting offer after every fitting one
 
 
+def test_a_childs_age_does_not_close_the_offers_for_adults_to_the_parent(matcher, catalogue):
+    """The one who writes about their children is an adult and may ask for themself."""
+    result = matcher.match("Meine Kinder sind 2 und 5 Jahre alt. Ich selbst möchte Deutsch lernen, "
+                           "gibt es einen Kurs mit Kinderbetreuung?")
+    assert catalogue.offers[result.matches[0].offer].topic == "language-course"
+    adults = [m for m in result.matches if catalogue.offers[m.offer].audience == "adults"]
+    assert adults and all(m.fits_person for m in adults)
+    # Said of the person themself, an age under 16 still closes the integration course.
+    alone = matcher.match("Ich bin 15 und möchte Deutsch lernen, welcher Kurs?", limit=50)
+    assert [m.fits_person for m in alone.matches if m.offer == "integrationskurs"] == [False]
+
+
 def test_adult_courses_are_closed_to_school_children(catalogue):
     course = catalogue.offers["integrationskurs"]
     assert course.audience == "adults" and not course.fits_age(10) and course.fits_age(30)

@@ -48,7 +48,7 @@ from bot.matching.training import (
 )
 
 log = logging.getLogger(__name__)
-MODEL_VERSION = "ranker-30"  # change when features or training change: cached models are refitted
+MODEL_VERSION = "ranker-34"  # change when features or training change: cached models are refitted
 # An offer in the district the person named or lives in moves ahead of one of the same topic that
 # is less than this much likelier (in log-odds): where they live is evidence they gave us.
 NEARBY_LOGIT = 0.7
@@ -143,6 +143,8 @@ class Matcher:
         self._ranged = np.array([o.ages is not None for o in offers])
         self._adults = np.array([o.audience == "adults" for o in offers])
         self._children = np.array([o.audience == "children" for o in offers])
+        # Offers for adults of any age: for adults, or from an adult age on with no upper limit.
+        self._grown_ups = self._adults & ~self._ranged | (self._ranged & (self._low >= SCHOOL_AGE_END) & np.isinf(self._high))
         self._district_sets = [frozenset(o.districts) for o in offers]
         self._names = np.array(self._offers)
         # Answers to recent questions: a batch (ask --json -) is matched at once, with the encoder
@@ -321,7 +323,13 @@ class Matcher:
                 for age in person.ages:  # the same rule as Offer.fits_age, for all offers at once
                     fits |= np.where(self._ranged, (self._low <= age) & (age < self._high),
                                      ~(self._adults & (age < SCHOOL_AGE_END)))
-                ages[row] = np.where(fits, 1.0, -1.0)
+                # A named child's age does not contradict an offer for adults: the one who writes
+                # is an adult and may ask for themself ("my kids are 2 and 5, I want to learn German").
+                # For those offers the question counts as one that states no age.
+                grown = self._grown_ups if person.child else np.zeros(len(offers), dtype=bool)
+                ages[row] = np.where(fits, 1.0, np.where(grown, 0.0, -1.0))
+                if not person.other_adult:
+                    mismatch[row] = grown & ~fits
             elif person.child and not person.other_adult:
                 mismatch[row] = self._adults
             elif person.other_adult and not person.child:
