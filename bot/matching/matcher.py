@@ -52,7 +52,7 @@ MODEL_VERSION = "ranker-34"  # change when features or training change: cached m
 # An offer in the district the person named or lives in moves ahead of one of the same topic that
 # is less than this much likelier (in log-odds): where they live is evidence they gave us.
 NEARBY_LOGIT = 0.7
-SERIOUS = 0.3  # a second topic's best offer joins the first three above this share of the top score
+SERIOUS = 0.15  # a second topic's best offer joins the first three above this share of the top score (held-out: 0.3, 0.15)
 RECENT = 2048  # answers kept for repeated questions and batches
 FUSION_FILE = "ranker-fusion.json"  # the fitted fusion a catalogue ships (its weights per feature)
 SHOWN_MAX = 50  # offers kept per answer (the "more" list of the engine); the rest is never shown
@@ -387,6 +387,7 @@ class Matcher:
         results = []
         for row, text in enumerate(texts):
             near = tuple(dict.fromkeys((*self.voter.districts_in(text), *districts)))
+            _likeliest_topic_first(fused[row], self._topics, topics)
             named = _named(signals, row)
             if named is not None:  # it takes the first place and the score of the ranker's first
                 best = int(fused[row].argmax())
@@ -500,6 +501,19 @@ class Matcher:
         names = [*self._offers, "nothing fits", *(f"topic {t}" for t in self._topic_ids)]
         return sorted(((o, round(100 * float(p), 1)) for o, p in zip(names, probabilities, strict=True)),
                       key=lambda x: -x[1])[:top]
+
+
+def _likeliest_topic_first(scores: np.ndarray, topic_of: np.ndarray, topics: int) -> None:
+    """Give the first place (and its score) to the best offer of the likeliest topic. An offer's
+    score is P(topic) x its share of the topic, so a topic whose chance is split among several
+    offers can lose the first place to the one offer of a less likely topic; a counsellor first
+    decides what a question is about."""
+    likeliest = int(per_topic(scores[None, :], topic_of, topics)[0].argmax())
+    best = int(scores.argmax())
+    if topic_of[best] != likeliest:
+        inside = np.flatnonzero(topic_of == likeliest)
+        lead = int(inside[scores[inside].argmax()])
+        scores[[lead, best]] = scores[[best, lead]]
 
 
 def _named(signals: Signals, row: int) -> int | None:
