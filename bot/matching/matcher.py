@@ -32,7 +32,7 @@ from bot.matching.lexical import KeywordVoter, Votes, squash
 from bot.matching.normalise import tokens
 from bot.matching.people import People, read_people, unusual, usual_ages
 from bot.matching.probe import Probe
-from bot.matching.romanised import catalogue_words, to_cyrillic
+from bot.matching.romanised import catalogue_words, in_own_script
 from bot.matching.semantic import ExampleIndex, SemanticFeatures
 from bot.matching.training import (
     Corpus,
@@ -48,7 +48,7 @@ from bot.matching.training import (
 )
 
 log = logging.getLogger(__name__)
-MODEL_VERSION = "ranker-34"  # change when features or training change: cached models are refitted
+MODEL_VERSION = "ranker-35"  # change when features or training change: cached models are refitted
 # An offer in the district the person named or lives in moves ahead of one of the same topic that
 # is less than this much likelier (in log-odds): where they live is evidence they gave us.
 NEARBY_LOGIT = 0.7
@@ -191,8 +191,9 @@ class Matcher:
 
     def _for_encoder(self, texts: Sequence[str], languages: Sequence[str | None]) -> list[str]:
         """The texts as the encoder reads them best: Russian, Ukrainian and Bulgarian written in
-        Latin letters in Cyrillic (romanised.py; the catalogue's German and English words kept)."""
-        return [to_cyrillic(t, lang, self._latin_words) for t, lang in zip(texts, languages, strict=True)]
+        Latin letters in Cyrillic, Arabic and Persian in Arabic script (romanised.py; the
+        catalogue's German and English words kept)."""
+        return [in_own_script(t, lang, self._latin_words) for t, lang in zip(texts, languages, strict=True)]
 
     def _fusion_key(self) -> str:
         """What a fitted fusion depends on: the features, their code, the encoder being there

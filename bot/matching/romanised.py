@@ -1,4 +1,5 @@
-"""Russian, Ukrainian and Bulgarian written in Latin letters, back in Cyrillic, for the sentence
+"""Russian, Ukrainian and Bulgarian written in Latin letters, back in Cyrillic, and Arabic and
+Persian written in Latin letters (Arabizi, Finglish), back in Arabic script, for the sentence
 encoder: it reads "gde kurs nemetskogo" as noise and "где курс немецкого" as a question. The
 spelling people use is loose (a chat spelling, not a standard), so the result is approximate;
 German and English words of the catalogue stay as written ("Kita", "Jobcenter")."""
@@ -40,6 +41,50 @@ def _table(language: str) -> list[tuple[str, str]]:
 
 
 _TABLES = {language: _table(language) for language in _OWN}
+
+
+# Arabizi and Finglish: digits for the letters Latin lacks ("3omri" = عمري), and short vowels,
+# which the Arabic script does not write, left out inside a word ("madrase" = مدرسه). Measured on
+# the catalogue's romanised Arabic and Persian examples: the nearest example is of the right offer
+# 47 and 49 times in 100 this way, 37 and 44 as written (61 and 64 for those written in Arabic script).
+_ARABIC_LETTERS = {
+    "ar": (("sh", "ش"), ("ch", "ش"), ("kh", "خ"), ("gh", "غ"), ("th", "ث"), ("dh", "ذ"), ("3'", "غ"), ("7'", "خ"),
+           ("ou", "و"), ("oo", "و"), ("ee", "ي"), ("aa", "ا"), ("2", "ء"), ("3", "ع"), ("5", "خ"), ("6", "ط"),
+           ("7", "ح"), ("8", "ق"), ("9", "ص"), ("b", "ب"), ("t", "ت"), ("j", "ج"), ("d", "د"), ("r", "ر"),
+           ("z", "ز"), ("s", "س"), ("f", "ف"), ("q", "ق"), ("k", "ك"), ("l", "ل"), ("m", "م"), ("n", "ن"),
+           ("h", "ه"), ("w", "و"), ("y", "ي"), ("g", "ج"), ("p", "ب"), ("v", "ف"), ("x", "كس"), ("c", "ك")),
+    "fa": (("kh", "خ"), ("sh", "ش"), ("ch", "چ"), ("zh", "ژ"), ("gh", "ق"), ("aa", "ا"), ("ou", "و"), ("oo", "و"),
+           ("ee", "ی"), ("ii", "ی"), ("b", "ب"), ("p", "پ"), ("t", "ت"), ("j", "ج"), ("d", "د"), ("r", "ر"),
+           ("z", "ز"), ("s", "س"), ("f", "ف"), ("q", "ق"), ("k", "ک"), ("g", "گ"), ("l", "ل"), ("m", "م"),
+           ("n", "ن"), ("v", "و"), ("w", "و"), ("h", "ه"), ("y", "ی"), ("x", "کس"), ("c", "ک")),
+}
+_ARABIC_VOWELS = {  # (inside a word, at its end); a vowel at a word's start is an alef
+    "ar": ({"i": "ي", "u": "و"}, {"a": "ا", "e": "ه", "i": "ي", "o": "و", "u": "و"}),
+    "fa": ({"i": "ی", "u": "و"}, {"a": "ا", "e": "ه", "i": "ی", "o": "و", "u": "و"}),
+}
+_ARABIC = re.compile(r"[\u0600-\u06ff]")
+_ARABIZI_WORD = re.compile(r"[a-z0-9][a-z0-9']*", re.IGNORECASE)
+_NO_LETTER = re.compile(r"[0-9']+|[a-c][12]", re.IGNORECASE)  # numbers and language levels ("b1") stay
+
+
+def _arabic_word(word: str, language: str) -> str:
+    letters = _ARABIC_LETTERS[language]
+    inside, end = _ARABIC_VOWELS[language]
+    out, i = [], 0
+    while i < len(word):
+        if word[i] in "aeiou":
+            out.append("ا" if i == 0 else end[word[i]] if i == len(word) - 1 else inside.get(word[i], ""))
+            i += 1
+            continue
+        for latin, arabic in letters:
+            if word.startswith(latin, i):
+                out.append(arabic)
+                i += len(latin)
+                break
+        else:
+            out.append("" if word[i] == "'" else word[i])
+            i += 1
+    return "".join(out)
 
 
 def _word(word: str, table: list[tuple[str, str]]) -> str:
@@ -96,3 +141,24 @@ def to_cyrillic(text: str, language: str | None, keep: frozenset[str] = frozense
         return _word(lower, table)
 
     return _WORD.sub(convert, text)
+
+
+def to_arabic_script(text: str, language: str | None, keep: frozenset[str] = frozenset()) -> str:
+    """`text` with its Latin words in Arabic script if it is Arabic or Persian written in Latin
+    letters only; words in `keep` (lowercase), numbers and language levels stay as they are."""
+    if language not in _ARABIC_LETTERS or _ARABIC.search(text):
+        return text
+
+    def convert(match: re.Match[str]) -> str:
+        word = match.group(0)
+        lower = word.lower()
+        if lower.rstrip("'") in keep or _NO_LETTER.fullmatch(word):
+            return word
+        return _arabic_word(lower, language)
+
+    return _ARABIZI_WORD.sub(convert, text)
+
+
+def in_own_script(text: str, language: str | None, keep: frozenset[str] = frozenset()) -> str:
+    """A romanised question in the script of its language, for the encoder (see above)."""
+    return to_arabic_script(text, language, keep) if language in _ARABIC_LETTERS else to_cyrillic(text, language, keep)
