@@ -230,6 +230,11 @@ def test_romanised_arabic_and_persian_are_put_back_into_arabic_script(text, lang
     assert in_own_script(text, language, vocabulary(["Kita"])) == script
 
 
+def test_the_classifier_reads_a_romanised_question_with_its_own_script_beside_it(matcher):
+    assert matcher._for_classifier(["ibni 3omro 5 snin", "gde shkola", "Wo ist ein Deutschkurs?"], ["ar", "ru", "de"]) == [
+        "ibni 3omro 5 snin ابني عمرو 5 سنين", "gde shkola где школа", "Wo ist ein Deutschkurs?"]
+
+
 def test_the_encoder_reads_a_romanised_question_in_cyrillic_and_german_as_written(catalogue, matcher, monkeypatch):
     seen: list[str] = []
 

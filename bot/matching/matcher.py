@@ -17,7 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +48,7 @@ from bot.matching.training import (
 )
 
 log = logging.getLogger(__name__)
-MODEL_VERSION = "ranker-35"  # change when features or training change: cached models are refitted
+MODEL_VERSION = "ranker-36"  # change when features or training change: cached models are refitted
 # An offer in the district the person named or lives in moves ahead of one of the same topic that
 # is less than this much likelier (in log-odds): where they live is evidence they gave us.
 NEARBY_LOGIT = 0.7
@@ -155,6 +155,8 @@ class Matcher:
         self.encoder = load_encoder(threads) if encoder == AUTO else encoder
         self._corpus = corpus(catalogue)
         self._latin_words = catalogue_words(catalogue)
+        self._classifier_corpus = replace(self._corpus, questions=tuple(
+            self._for_classifier(self._corpus.questions, self._corpus.languages)))
         self._cache = None
         if self.encoder is not None:
             shipped = Path(catalogue.folder) / "embeddings" / f"{self.encoder.name}.npz" if catalogue.folder else None
@@ -194,6 +196,12 @@ class Matcher:
         Latin letters in Cyrillic, Arabic and Persian in Arabic script (romanised.py; the
         catalogue's German and English words kept)."""
         return [in_own_script(t, lang, self._latin_words) for t, lang in zip(texts, languages, strict=True)]
+
+    def _for_classifier(self, texts: Sequence[str], languages: Sequence[str | None]) -> list[str]:
+        """A romanised question with its own script beside it: the classifier then reads its n-grams
+        as those of the many examples written in that script."""
+        return [text if native == text else f"{text} {native}"
+                for text, native in zip(texts, self._for_encoder(texts, languages), strict=True)]
 
     def _fusion_key(self) -> str:
         """What a fitted fusion depends on: the features, their code, the encoder being there
@@ -237,7 +245,8 @@ class Matcher:
             fitted = cached.fitted
         started = time.perf_counter()
         if fitted is not None:
-            classifier = train_classifier(self._corpus, self._offers, self._topic_ids, temperature=fitted.temperature)[0]
+            classifier = train_classifier(self._classifier_corpus, self._offers, self._topic_ids,
+                                          temperature=fitted.temperature)[0]
             probe = None
             if self._question_vectors is not None:
                 probe = train_probe(self._corpus, self._question_vectors, self._offers, self._topic_ids,
@@ -260,7 +269,7 @@ class Matcher:
     def _train(self, key: str) -> _Models:
         data = self._corpus
         fold = folds(data)
-        classifier, probabilities = train_classifier(data, self._offers, self._topic_ids, fold)
+        classifier, probabilities = train_classifier(self._classifier_corpus, self._offers, self._topic_ids, fold)
         semantic = probe = None
         if self._index is not None and self._question_vectors is not None:
             probe, probe_p = train_probe(data, self._question_vectors, self._offers, self._topic_ids, fold)
@@ -365,7 +374,10 @@ class Matcher:
         languages = [lang or d.language for d in detections]
         votes = [self.voter.votes(t, language) for t, language in zip(texts, languages, strict=True)]
         people = [read_people(t) for t in texts]
-        probabilities = self._aligned(self.models.classifier, texts)
+        # The language a question is written in, not the one the person chose to be answered in:
+        # a German question from a Russian speaker stays German.
+        written = [d.language for d in detections]
+        probabilities = self._aligned(self.models.classifier, self._for_classifier(texts, written))
         signals = self._signals(list(texts), languages, probabilities, votes, people=people)
         fitted = self.models.fitted
         topics = len(self._topic_ids)
@@ -376,10 +388,8 @@ class Matcher:
             fast = fitted.answers_alone(fused.max(axis=1), fits) & keywords_agree(signals, fused, self._topics)
             slow = np.flatnonzero(~fast)
             if len(slow):
-                # The language the question is written in, not the one the person chose to be
-                # answered in: a German question from a Russian speaker stays German.
                 full = self._full(signals.rows(slow), self._for_encoder([texts[i] for i in slow],
-                                                                        [detections[i].language for i in slow]))
+                                                                        [written[i] for i in slow]))
                 if full is not None:
                     fused[slow], fits[slow] = full
                     threshold[slow] = self.threshold
@@ -476,14 +486,15 @@ class Matcher:
         result = self.match(text, lang)
         language = result.language
         votes = self.voter.votes(text, language)
-        probabilities = self._aligned(self.models.classifier, [text])[0]
+        written = [self.detector.detect(text).language]
+        probabilities = self._aligned(self.models.classifier, self._for_classifier([text], written))[0]
         signal = {
             "keywords": sorted(((o, squash(s)) for o, s in votes.offers.items()), key=lambda x: -x[1])[:top],
             "classifier": self._top_classes(probabilities, top),
         }
         if self.encoder is not None and self._index is not None:
             semantic = self._semantic(self.encoder.embed(
-                self._for_encoder([text], [self.detector.detect(text).language]), query=True))
+                self._for_encoder([text], written), query=True))
             signal["encoder"] = sorted(((o, round(100 * float(s), 1)) for o, s in zip(self._offers, semantic.best[0],
                                                                                        strict=True)),
                                        key=lambda x: -x[1])[:top]
