@@ -155,8 +155,9 @@ class Matcher:
         self.encoder = load_encoder(threads) if encoder == AUTO else encoder
         self._corpus = corpus(catalogue)
         self._latin_words = catalogue_words(catalogue)
-        self._classifier_corpus = replace(self._corpus, questions=tuple(
-            self._for_classifier(self._corpus.questions, self._corpus.languages)))
+        # The example questions as the encoder reads them, and as the classifier does (see below).
+        self._native = self._for_encoder(self._corpus.questions, self._corpus.languages)
+        self._classifier_corpus = replace(self._corpus, questions=tuple(_beside(self._corpus.questions, self._native)))
         self._cache = None
         if self.encoder is not None:
             shipped = Path(catalogue.folder) / "embeddings" / f"{self.encoder.name}.npz" if catalogue.folder else None
@@ -181,7 +182,7 @@ class Matcher:
         assert self._cache is not None
         data = self._corpus
         try:
-            questions = self._cache.embed(self._for_encoder(data.questions, data.languages), query=True)
+            questions = self._cache.embed(self._native, query=True)
             texts = self._cache.embed(data.texts, query=False)
         except Exception as exc:  # noqa: BLE001 - the encoder failed mid-way: rank without it
             log.warning("sentence encoder failed (%s); ranking with keywords and the classifier", exc)
@@ -200,8 +201,7 @@ class Matcher:
     def _for_classifier(self, texts: Sequence[str], languages: Sequence[str | None]) -> list[str]:
         """A romanised question with its own script beside it: the classifier then reads its n-grams
         as those of the many examples written in that script."""
-        return [text if native == text else f"{text} {native}"
-                for text, native in zip(texts, self._for_encoder(texts, languages), strict=True)]
+        return _beside(texts, self._for_encoder(texts, languages))
 
     def _fusion_key(self) -> str:
         """What a fitted fusion depends on: the features, their code, the encoder being there
@@ -470,7 +470,7 @@ class Matcher:
         written = []
         if self._cache is not None:
             path = Path(self.catalogue.folder) / "embeddings" / f"{self._cache.encoder.name}.npz"
-            questions = self._for_encoder(self._corpus.questions, self._corpus.languages)
+            questions = self._native
             self._cache.export(path, questions, True, self._corpus.texts)
             written.append(path)
         path = Path(self.catalogue.folder) / FUSION_FILE
@@ -526,6 +526,10 @@ def _likeliest_topic_first(scores: np.ndarray, topic_of: np.ndarray, topics: int
         inside = np.flatnonzero(topic_of == likeliest)
         lead = int(inside[scores[inside].argmax()])
         scores[[lead, best]] = scores[[best, lead]]
+
+
+def _beside(texts: Sequence[str], native: Sequence[str]) -> list[str]:
+    return [text if own == text else f"{text} {own}" for text, own in zip(texts, native, strict=True)]
 
 
 def _named(signals: Signals, row: int) -> int | None:

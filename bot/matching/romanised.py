@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 from bot.catalogue import Catalogue
 
@@ -67,6 +68,7 @@ _ARABIZI_WORD = re.compile(r"[a-z0-9][a-z0-9']*", re.IGNORECASE)
 _NO_LETTER = re.compile(r"[0-9']+|[a-c][12]", re.IGNORECASE)  # numbers and language levels ("b1") stay
 
 
+@lru_cache(maxsize=1 << 16)  # words repeat: the catalogue's examples are converted at every load
 def _arabic_word(word: str, language: str) -> str:
     letters = _ARABIC_LETTERS[language]
     inside, end = _ARABIC_VOWELS[language]
@@ -87,7 +89,9 @@ def _arabic_word(word: str, language: str) -> str:
     return "".join(out)
 
 
-def _word(word: str, table: list[tuple[str, str]]) -> str:
+@lru_cache(maxsize=1 << 16)
+def _word(word: str, language: str) -> str:
+    table = _TABLES[language]
     out, i = [], 0
     while i < len(word):
         # "y" after a vowel is a "й" ("moy", "nay"), whatever the language writes for it elsewhere.
@@ -138,7 +142,7 @@ def to_cyrillic(text: str, language: str | None, keep: frozenset[str] = frozense
         lower = word.lower()
         if lower.rstrip("'") in keep or _DIGITS_ONLY.fullmatch(word):
             return word
-        return _word(lower, table)
+        return _word(lower, language)
 
     return _WORD.sub(convert, text)
 
