@@ -164,5 +164,5 @@ def to_arabic_script(text: str, language: str | None, keep: frozenset[str] = fro
 
 
 def in_own_script(text: str, language: str | None, keep: frozenset[str] = frozenset()) -> str:
-    """A romanised question in the script of its language, for the encoder (see above)."""
+    """A romanised question in the script of its language, for the encoder and the classifier."""
     return to_arabic_script(text, language, keep) if language in _ARABIC_LETTERS else to_cyrillic(text, language, keep)
