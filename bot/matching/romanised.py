@@ -7,7 +7,7 @@ German and English words of the catalogue stay as written ("Kita", "Jobcenter").
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 from bot.catalogue import Catalogue
@@ -130,21 +130,24 @@ def catalogue_words(catalogue: Catalogue) -> frozenset[str]:
     return vocabulary(phrases)
 
 
+def _convert_words(text: str, words: re.Pattern[str], stays: re.Pattern[str], keep: frozenset[str],
+                   convert: Callable[[str], str]) -> str:
+    """`text` with each word `convert`ed, except words in `keep` (lowercase) and those `stays` matches."""
+
+    def one(match: re.Match[str]) -> str:
+        word = match.group(0)
+        lower = word.lower()
+        return word if lower.rstrip("'") in keep or stays.fullmatch(word) else convert(lower)
+
+    return words.sub(one, text)
+
+
 def to_cyrillic(text: str, language: str | None, keep: frozenset[str] = frozenset()) -> str:
     """`text` with its Latin words in Cyrillic if it is Russian, Ukrainian or Bulgarian written in
     Latin letters only; words in `keep` (lowercase) and numbers stay as they are."""
-    table = _TABLES.get(language or "")
-    if table is None or _CYRILLIC.search(text):
+    if language not in _TABLES or _CYRILLIC.search(text):
         return text
-
-    def convert(match: re.Match[str]) -> str:
-        word = match.group(0)
-        lower = word.lower()
-        if lower.rstrip("'") in keep or _DIGITS_ONLY.fullmatch(word):
-            return word
-        return _word(lower, language)
-
-    return _WORD.sub(convert, text)
+    return _convert_words(text, _WORD, _DIGITS_ONLY, keep, lambda word: _word(word, language))
 
 
 def to_arabic_script(text: str, language: str | None, keep: frozenset[str] = frozenset()) -> str:
@@ -152,15 +155,7 @@ def to_arabic_script(text: str, language: str | None, keep: frozenset[str] = fro
     letters only; words in `keep` (lowercase), numbers and language levels stay as they are."""
     if language not in _ARABIC_LETTERS or _ARABIC.search(text):
         return text
-
-    def convert(match: re.Match[str]) -> str:
-        word = match.group(0)
-        lower = word.lower()
-        if lower.rstrip("'") in keep or _NO_LETTER.fullmatch(word):
-            return word
-        return _arabic_word(lower, language)
-
-    return _ARABIZI_WORD.sub(convert, text)
+    return _convert_words(text, _ARABIZI_WORD, _NO_LETTER, keep, lambda word: _arabic_word(word, language))
 
 
 def in_own_script(text: str, language: str | None, keep: frozenset[str] = frozenset()) -> str:
