@@ -54,6 +54,10 @@ from bot.matching.semantic import ExampleIndex
         ("my son turned 17", (17.0,)),
         # a comma ends the phrase: "17 years, in Syria he..." is an age, "3 years in Germany" is not
         ("Mein Sohn ist 17 Jahre, in Syrien war er in Klasse 10", (17.0,)),
+        # a list of ages: the first number says what they are, and a child word before them is no count
+        ("my kids are 2 and 5", (2.0, 5.0)),
+        ("Meine Kinder (3 und 6) brauchen einen Platz", (3.0, 6.0)),
+        ("дети 4, 9", (4.0, 9.0)),
     ],
 )
 def test_ages_are_read_in_all_ten_languages(text, ages):

@@ -217,6 +217,7 @@ def read_people(text: str) -> People:
         return tokens[index + 1]
 
     ages: list[float] = []
+    last = -9  # the index of the last number read as an age
     for index, token in enumerate(tokens):
         if token in WORD_AGES:
             ages.append(WORD_AGES[token])
@@ -225,7 +226,9 @@ def read_people(text: str) -> People:
         if value is None:
             continue
         before = tokens[max(0, index - 3):index]
-        is_at = len(before) >= 2 and before[-1] in AT and before[-2] in BE  # "е на 5"
+        # The next of a list of ages ("my kids are 2 and 5", "Kinder 3, 7"): the first says what they are.
+        listed = last == index - 1 or (last == index - 2 and before[-1] in LINKS)
+        is_at = listed or (len(before) >= 2 and before[-1] in AT and before[-2] in BE)  # "е на 5"
         following = after(end)
         told = is_at or any(word in AGE_WORDS for word in before) or following in AGE_WORDS
         if not (_NUMBER.match(token) or _GLUED.match(token)) and not told and (
@@ -236,17 +239,19 @@ def read_people(text: str) -> People:
         if before and before[-1] in SINCE_AR and tokens[end] in ARABIC_UNITS:
             continue  # "من ٦ سنين", "mn 3 sanawat": since, not an age
         named = is_at or any(word in AGE_WORDS or word in CHILD or word in ADULT_OTHER or word in SELF for word in before)
-        if any(word in NOT_AGES for word in before[-1:]):
-            continue  # "Klasse 8", "B1 600"
+        if any(word in NOT_AGES and word not in CHILD for word in before[-1:]):
+            continue  # "Klasse 8", "B1 600"; but "Kinder (2 und 5)" are ages ("3 Kinder" is a count)
         if unit is None:
             if named and value <= 99:
                 ages.append(value)  # "сыну 17", "my son is 17", "عمره 5"
+                last = index
             continue
         if following in EXPERIENCE and tokens[end] not in AGE_UNITS:
             continue  # "10 години стаж", "3 Jahre in Deutschland", "2 года назад"
         specific = tokens[end] in AGE_UNITS or following in AGE_WORDS
         if specific or named:
             ages.append(value * unit)
+            last = end
     plausible = tuple(a for a in ages if 0 < a <= 99)
     words = tokens + [t[1:] for t in tokens if t.startswith("و") and len(t) > 3]  # "وابني": and my son
     child = any(t in CHILD for t in words)
