@@ -13,12 +13,14 @@ import json
 import logging
 import pickle
 import sys
+import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -48,7 +50,7 @@ from bot.matching.training import (
 )
 
 log = logging.getLogger(__name__)
-MODEL_VERSION = "ranker-36"  # change when features or training change: cached models are refitted
+MODEL_VERSION = "ranker-37"  # change when features or training change: cached models are refitted
 # An offer in the district the person named or lives in moves ahead of one of the same topic that
 # is less than this much likelier (in log-odds): where they live is evidence they gave us.
 NEARBY_LOGIT = 0.7
@@ -86,6 +88,14 @@ class Result:
 # the same catalogue (tests, the 100x benchmark) need not train again.
 _TRAINED: dict[str, _Models] = {}
 _FUSIONS: dict[str, Fitted] = {}
+
+
+T = TypeVar("T")
+
+
+def _after(event: threading.Event, work: Callable[..., T], *args: object) -> T:
+    event.wait()
+    return work(*args)
 
 
 def _read_pickle(path: Path | None) -> object:
@@ -244,19 +254,22 @@ class Matcher:
         if fitted is None and isinstance(cached, _Models) and cached.key.startswith(fusion_key):
             fitted = cached.fitted
         started = time.perf_counter()
+        # The language guesser and the people in the examples do not depend on the classifier:
+        # they are made in threads while its SVMs train (liblinear releases the interpreter lock,
+        # so the Python work shares the cores with it), once its n-grams are counted (before,
+        # they would only take turns with the counting for the interpreter lock).
+        data = self._corpus
+        counted = threading.Event()
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            latin = pool.submit(_after, counted, LatinGuess, data.questions, data.languages)
+            people = pool.submit(_after, counted, lambda: [read_people(q) for q in data.questions])
+            try:
+                models = self._train_with(key, fitted, counted.set, latin, people)
+            finally:
+                counted.set()  # the threads end even where training failed
         if fitted is not None:
-            classifier = train_classifier(self._classifier_corpus, self._offers, self._topic_ids,
-                                          temperature=fitted.temperature)[0]
-            probe = None
-            if self._question_vectors is not None:
-                probe = train_probe(self._corpus, self._question_vectors, self._offers, self._topic_ids,
-                                    temperature=fitted.probe_temperature)[0]
-            latin, people = self._latin_and_people()
-            models = _Models(key, classifier, fitted, latin, usual_ages(people, self._corpus.targets, len(self._offers)),
-                             probe)
             log.info("ranker: classifier trained again in %.1f s; the fitted fusion is kept", time.perf_counter() - started)
         else:
-            models = self._train(key)
             log.info("ranker trained in %.1f s on %d example questions: %s", time.perf_counter() - started,
                      models.fitted.report.get("questions", 0), models.fitted.report)
         _TRAINED[key] = models
@@ -266,15 +279,27 @@ class Matcher:
         _write_pickle(path, models)
         return models
 
-    def _train(self, key: str) -> _Models:
+    def _train_with(self, key: str, fitted: Fitted | None, counted: Callable[[], object],
+                    latin: Future[LatinGuess], read: Future[list[People]]) -> _Models:
+        """The classifiers, with the given fusion (a catalogue edit), or with a fusion fitted anew."""
         data = self._corpus
+        if fitted is not None:
+            classifier = train_classifier(self._classifier_corpus, self._offers, self._topic_ids,
+                                          temperature=fitted.temperature, counted=counted)[0]
+            probe = None
+            if self._question_vectors is not None:
+                probe = train_probe(data, self._question_vectors, self._offers, self._topic_ids,
+                                    temperature=fitted.probe_temperature)[0]
+            return _Models(key, classifier, fitted, latin.result(),
+                           usual_ages(read.result(), data.targets, len(self._offers)), probe)
         fold = folds(data)
-        classifier, probabilities = train_classifier(self._classifier_corpus, self._offers, self._topic_ids, fold)
+        classifier, probabilities = train_classifier(self._classifier_corpus, self._offers, self._topic_ids, fold,
+                                                     counted=counted)
         semantic = probe = None
         if self._index is not None and self._question_vectors is not None:
             probe, probe_p = train_probe(data, self._question_vectors, self._offers, self._topic_ids, fold)
             semantic = self._out_of_fold_semantic(fold, probe_p)
-        latin, people = self._latin_and_people()
+        people = read.result()
         # Each question's usual-ages signal from the examples of the other folds only.
         rare = np.zeros((len(people), len(self._offers)), dtype=np.float32)
         for k in np.unique(fold):
@@ -286,17 +311,8 @@ class Matcher:
         fitted = fit_fusion(data, signals, self._topics, len(self._topic_ids), semantic is not None)
         fitted.temperature = classifier.temperature
         fitted.probe_temperature = probe.temperature if probe is not None else 1.0
-        return _Models(key, classifier, fitted, latin, usual_ages(people, data.targets, len(self._offers)), probe)
-
-    def _latin_and_people(self) -> tuple[LatinGuess, list[People]]:
-        """The language guesser for Latin letters, and the people in each example question. The
-        guesser trains in a thread while the people are read: most of its time is liblinear,
-        which releases the interpreter lock, so the two share the machine's cores."""
-        data = self._corpus
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            latin = pool.submit(LatinGuess, data.questions, data.languages)
-            people = [read_people(q) for q in data.questions]
-            return latin.result(), people
+        return _Models(key, classifier, fitted, latin.result(), usual_ages(people, data.targets, len(self._offers)),
+                       probe)
 
     def _out_of_fold_semantic(self, fold: np.ndarray, probe: np.ndarray) -> SemanticFeatures:
         assert self._index is not None

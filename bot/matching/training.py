@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -156,7 +156,8 @@ def folds(data: Corpus) -> np.ndarray:
 
 
 def train_classifier(data: Corpus, offer_ids: list[str], topic_ids: list[str], fold: np.ndarray | None = None,
-                     temperature: float | None = None) -> tuple[NgramClassifier, np.ndarray]:
+                     temperature: float | None = None, counted: Callable[[], object] | None = None,
+                     ) -> tuple[NgramClassifier, np.ndarray]:
     """The classifier (offers, "nothing fits", and each topic's own class), and out-of-fold
     probabilities for every question (see `align` for the columns). Without folds: only the
     classifier, with the given temperature (a catalogue edit, the fusion kept).
@@ -175,9 +176,10 @@ def train_classifier(data: Corpus, offer_ids: list[str], topic_ids: list[str], f
     labels += [TOPIC_CLASS + topic_ids[t] for t in data.lexicon_topics]
     extra = len(data.texts) + len(data.keywords) + len(data.lexicon)
     if fold is None:
-        return NgramClassifier.train(texts, labels, temperature=temperature or 1.0)[0], np.zeros((0, len(offer_ids) + 1))
+        return (NgramClassifier.train(texts, labels, temperature=temperature or 1.0, counted=counted)[0],
+                np.zeros((0, len(offer_ids) + 1)))
     everywhere = np.concatenate([fold, np.full(extra, -1, dtype=fold.dtype)])
-    classifier, scores, classes = NgramClassifier.train(texts, labels, everywhere)
+    classifier, scores, classes = NgramClassifier.train(texts, labels, everywhere, counted=counted)
     truth = np.array([classes.index(label) for label in labels[:rows]])
     temperature = classifier.temperature = fit_temperature(scores[:rows], truth)
     return classifier, align(classes, softmax(scores[:rows], temperature), offer_ids, topic_ids)
