@@ -177,6 +177,7 @@ class Matcher:
         if self._cache is not None and not keep_embeddings:
             self._cache.drop()  # the index holds what is needed: the per-text copies would only raise the peak
         self.models = models or self._load_or_train(cache_dir, fresh)
+        self._question_vectors = None  # for training only: freed before the detector's models load (the peak)
         self.detector = LanguageDetector(stopwords, self.models.languages)
         fitted = self.models.fitted
         self.full = self._index is not None and fitted.full is not None
@@ -184,7 +185,6 @@ class Matcher:
         self.threshold = chosen if threshold is None else threshold
         if self._cache is not None:
             self._cache.save()
-        self._question_vectors = None  # for training only
         self.build_s = time.perf_counter() - started
 
     # -- building ----------------------------------------------------------------------
