@@ -391,7 +391,36 @@ def test_a_topics_general_questions_teach_its_own_class():
     assert asked.argmax() == columns[TOPIC_CLASS + "advice"]
     # Out of fold, the general questions' own topic column (after the offers and "nothing fits").
     rows = np.flatnonzero(np.array(targets) == TOPIC_ONLY)
-    assert (probabilities[rows].argmax(axis=1) == 2 + 1 + 2).mean() > 0.5
+    assert (probabilities[rows, :2 + 1 + 3].argmax(axis=1) == 2 + 1 + 2).mean() > 0.5
+
+
+def test_the_classifier_has_a_model_of_the_topics_beside_its_offers():
+    """One class per topic, learning from all of its offers' examples at once: its columns follow
+    the offers', "nothing fits" and the topics' own classes, in the order of the topics."""
+    from bot.matching.semantic import OUTSIDE
+    from bot.matching.training import Corpus, train_classifier
+
+    course = ["deutschkurs am abend", "kurs deutsch b1 anmelden", "integrationskurs mit pruefung"] * 4
+    women = ["deutschkurs nur fuer frauen", "kurs fuer muetter mit kinderbetreuung", "frauenkurs deutsch"] * 4
+    kita = ["kita platz fuer mein kind", "krippe anmeldung baby", "kindergarten platz suchen"] * 4
+    outside = ["wie wird das wetter morgen", "wo kaufe ich billige schuhe"] * 6
+    questions = (*course, *women, *kita, *outside)
+    targets = [0] * len(course) + [1] * len(women) + [2] * len(kita) + [OUTSIDE] * len(outside)
+    topics = [0] * (len(course) + len(women)) + [1] * len(kita) + [-1] * len(outside)
+    data = Corpus(questions, ("de",) * len(questions), np.array(targets, dtype=np.int32),
+                  np.array(topics, dtype=np.int32), ("Deutschkurs", "Frauenkurs", "Kita-Platz"),
+                  np.array([0, 1, 2], dtype=np.int32))
+    fold = np.arange(len(questions), dtype=np.int32) % 3
+    classifier, probabilities = train_classifier(data, ["kurs", "frauen", "kita"], ["course", "daycare"], fold)
+    assert sorted(classifier.coarse_labels) == ["__none__", "course", "daycare"]
+    assert probabilities.shape[1] == 3 + 1 + 2 + 2 + 1
+    model = probabilities[:, 3 + 1 + 2:]  # course, daycare, nothing fits
+    assert np.allclose(model.sum(axis=1), 1.0, atol=1e-4)
+    truth = np.array([0 if t == 0 else 1 if t == 1 else 2 for t in topics])
+    assert (model.argmax(axis=1) == truth).mean() > 0.8
+    # A question about a course (either one) is a course question, out of fold and after training.
+    _, topic_p = classifier.proba_both(["ich suche einen deutschkurs"])
+    assert classifier.coarse_labels[int(topic_p[0].argmax())] == "course"
 
 
 def test_general_questions_teach_a_topics_single_entry_offer():

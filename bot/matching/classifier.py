@@ -36,8 +36,12 @@ C = 1.0
 # Liblinear's passes over the examples per class (its default 1,000). The slowest classes took
 # about 45. At 25 and at 15 the examples' out-of-fold figures stayed the same, and so did our
 # eleven question sets (25: ±1 question per figure; 15: first offer right for 3 more questions);
-# training took about a tenth less time. It then warns that it did not converge.
-MAX_ITER = 15
+# training took about a tenth less time. It then warns that it did not converge. 10 passes, and
+# 5 for the topic model (few classes, but each as large as its offers together: a pass over one
+# costs ten offers' passes), load as fast as 15 passes without the topic model, and gave our sets
+# 4 more topics and 5 more first offers than 15 and 15.
+MAX_ITER = 10
+COARSE_MAX_ITER = 5
 warnings.filterwarnings("ignore", message="Liblinear failed to converge", category=ConvergenceWarning)
 
 
@@ -75,7 +79,7 @@ class Linear:
         return np.asarray(matrix @ self.coef_.T) + self.intercept_
 
 
-def _svm(matrix: sparse.csr_matrix, labels: Sequence[str], parts: int = 1) -> Linear:
+def _svm(matrix: sparse.csr_matrix, labels: Sequence[str], parts: int = 1, passes: int = MAX_ITER) -> Linear:
     """One-vs-rest linear SVMs, their classes in `parts` groups trained in parallel threads
     (liblinear releases the interpreter lock). Liblinear fits class k against all others with
     only class k's weight (the others count 1), so a group trained with the other groups' classes
@@ -98,9 +102,12 @@ def _svm(matrix: sparse.csr_matrix, labels: Sequence[str], parts: int = 1) -> Li
         # a model not kept, and with no weight its side is fixed at once (a tenth of the time
         # saved). The group's own models do not depend on it: class k's fit weighs only class k.
         weights = {int(k): weight[int(k)] for k in group} | ({_REST: 0.0} if len(groups) > 1 else {})
-        model = LinearSVC(C=C, class_weight=weights, tol=1e-3, random_state=0, max_iter=MAX_ITER).fit(matrix, merged)
+        model = LinearSVC(C=C, class_weight=weights, tol=1e-3, random_state=0, max_iter=passes).fit(matrix, merged)
+        coef, intercept = model.coef_, model.intercept_
+        if len(model.classes_) == 2:  # liblinear fits two classes as one: the second's scores, the first's negated
+            coef, intercept = np.vstack([-coef, coef]), np.concatenate([-intercept, intercept])
         kept = model.classes_ != _REST
-        return Linear(classes[model.classes_[kept]], model.coef_[kept], model.intercept_[kept])
+        return Linear(classes[model.classes_[kept]], coef[kept], intercept[kept])
 
     if len(groups) == 1:
         return fit(groups[0])
@@ -118,50 +125,66 @@ def softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
 
 
 class NgramClassifier:
-    def __init__(self, ngrams: Ngrams, model: Linear, temperature: float = 1.0) -> None:
-        self._ngrams, self.temperature = ngrams, temperature
+    def __init__(self, ngrams: Ngrams, model: Linear, temperature: float = 1.0, coarse: Linear | None = None,
+                 coarse_temperature: float = 1.0) -> None:
+        self._ngrams, self.temperature, self.coarse_temperature = ngrams, temperature, coarse_temperature
         self.labels: tuple[str, ...] = tuple(model.classes_)
         # Only the weights are kept, in single precision: half the memory of the fitted model,
         # and the same ranking (a score is one sparse product).
         self._weights = np.asarray(model.coef_, dtype=np.float32).T.copy()
         self._bias = np.asarray(model.intercept_, dtype=np.float32)
+        # A second model on the same n-grams for coarser classes (the topics, training.py): a
+        # class learns from all examples of its offers at once.
+        self.coarse_labels: tuple[str, ...] = tuple(coarse.classes_) if coarse is not None else ()
+        self._coarse_weights = np.asarray(coarse.coef_, dtype=np.float32).T.copy() if coarse is not None else None
+        self._coarse_bias = np.asarray(coarse.intercept_, dtype=np.float32) if coarse is not None else None
 
     @classmethod
     def train(cls, texts: Sequence[str], labels: Sequence[str], fold: np.ndarray | None = None,
               temperature: float = 1.0, counted: Callable[[], object] | None = None,
-              ) -> tuple[NgramClassifier, np.ndarray, tuple[str, ...]]:
+              coarse: Sequence[str] | None = None,
+              ) -> tuple[NgramClassifier, np.ndarray, tuple[str, ...], np.ndarray]:
         """The classifier on all texts, and (with `fold`) the score of each text with fold >= 0
         by a model trained without its fold (texts with fold -1 always train). One tf-idf fit
         serves all; the folds and the final model train in parallel threads (liblinear releases
         the interpreter lock). `counted` is called once the n-grams are counted: Python work
-        waiting for it then runs beside liblinear instead of slowing the counting."""
+        waiting for it then runs beside liblinear instead of slowing the counting. `coarse`: a
+        label per text for a second model on the same n-grams; its out-of-fold scores are the
+        fourth value returned."""
         ngrams = Ngrams()
         matrix = ngrams.fit_transform(texts)
         if counted is not None:
             counted()
         labels_array = np.array(labels, dtype=object)
+        coarse_array = np.array(coarse, dtype=object) if coarse is not None else None
         classes = tuple(sorted(set(labels)))
+        coarse_classes = tuple(sorted(set(coarse))) if coarse is not None else ()
         scores = np.zeros((len(texts), len(classes)), dtype=np.float32)
+        coarse_scores = np.zeros((len(texts), len(coarse_classes)), dtype=np.float32)
         folds = sorted(set(fold.tolist()) - {-1}) if fold is not None else []
 
-        def one(k: int) -> Linear | None:
-            if k < 0:  # alone (no folds), it uses both threads
-                return _svm(matrix, labels, THREADS if not folds else 1)
-            assert fold is not None
-            train = fold != k
-            model = _svm(matrix[train], labels_array[train])
-            held = np.flatnonzero(fold == k)
+        def held_out(model: Linear, held: np.ndarray, names: tuple[str, ...], out: np.ndarray) -> None:
             raw = model.decision_function(matrix[held])
-            columns = [classes.index(c) for c in model.classes_]
-            scores[np.ix_(held, columns)] = raw
-            missing = [i for i, c in enumerate(classes) if c not in set(model.classes_)]
-            scores[np.ix_(held, missing)] = raw.min() - 1.0  # a class absent from training: least likely
+            columns = [names.index(c) for c in model.classes_]
+            out[np.ix_(held, columns)] = raw
+            missing = [i for i, c in enumerate(names) if c not in set(model.classes_)]
+            out[np.ix_(held, missing)] = raw.min() - 1.0  # a class absent from training: least likely
+
+        def one(k: int) -> tuple[Linear, Linear | None] | None:
+            if k < 0:  # alone (no folds), it uses both threads
+                parts = THREADS if not folds else 1
+                return _svm(matrix, labels, parts), _svm(matrix, coarse, parts, COARSE_MAX_ITER) if coarse is not None else None
+            assert fold is not None
+            train, held = fold != k, np.flatnonzero(fold == k)
+            held_out(_svm(matrix[train], labels_array[train]), held, classes, scores)
+            if coarse_array is not None:
+                held_out(_svm(matrix[train], coarse_array[train], passes=COARSE_MAX_ITER), held, coarse_classes, coarse_scores)
             return None
 
         with ThreadPoolExecutor(max_workers=THREADS) as pool:
             final = list(pool.map(one, [-1, *folds]))[0]
         assert final is not None
-        return cls(ngrams, final, temperature), scores, classes
+        return cls(ngrams, final[0], temperature, final[1]), scores, classes, coarse_scores
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         return np.asarray(self._ngrams.transform(texts) @ self._weights) + self._bias
@@ -173,11 +196,21 @@ class NgramClassifier:
         copy._ngrams, copy.temperature, copy.labels = self._ngrams, self.temperature, tuple(labels)
         copy._weights = np.ascontiguousarray(self._weights[:, list(source)])
         copy._bias = self._bias[list(source)]
+        copy.coarse_temperature, copy.coarse_labels = self.coarse_temperature, self.coarse_labels
+        copy._coarse_weights, copy._coarse_bias = self._coarse_weights, self._coarse_bias
         return copy
 
     def proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probabilities per label (columns in the order of `labels`)."""
         return softmax(self.scores(texts), self.temperature)
+
+    def proba_both(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities per label, and per coarse label (columns in the order of `coarse_labels`)."""
+        matrix = self._ngrams.transform(texts)
+        p = softmax(np.asarray(matrix @ self._weights) + self._bias, self.temperature)
+        if self._coarse_weights is None:
+            return p, np.zeros((len(texts), 0), dtype=np.float32)
+        return p, softmax(np.asarray(matrix @ self._coarse_weights) + self._coarse_bias, self.coarse_temperature)
 
 
 def fit_temperature(scores: np.ndarray, truth: np.ndarray) -> float:

@@ -27,10 +27,10 @@ OFFER_FAST = ("keywords", "keywords_rel", "own_keywords", "classifier", "classif
 OFFER_FULL = (*OFFER_FAST, "encoder", "encoder_rel", "encoder_top3", "encoder_text", "encoder_knn", "agreement",
               "probe", "probe_rel")
 TOPIC_FAST = ("topic_words", "topic_words_rel", "best_offer_words_rel", "classifier_mass", "classifier_mass_rel",
-              "ages_fit_some", "ages_fit_none")
+              "ages_fit_some", "ages_fit_none", "topic_model", "topic_model_rel")
 TOPIC_FULL = (*TOPIC_FAST, "encoder_topic", "encoder_topic_rel", "encoder_topic_knn", "probe_mass", "probe_mass_rel")
 FITS_FAST = ("score", "margin", "topic", "topic_margin", "classifier_none", "keywords", "answerable", "words",
-             "answerable_short", "none_short", "keywords_agree")
+             "answerable_short", "none_short", "keywords_agree", "topic_model_none")
 FITS_FULL = (*FITS_FAST, "encoder", "outside", "encoder_vs_outside", "probe_none")
 ENTRY = ("offer", "entry")
 ALL_FEATURES = (*OFFER_FULL, *TOPIC_FULL, *FITS_FULL, *ENTRY)
@@ -142,6 +142,7 @@ def topic_features(signals: Signals, topic_of: np.ndarray, topics: int, full: bo
     fits = per_topic((signals.ages > 0).astype(np.float32), topic_of, topics, "max")
     conflicts = per_topic((signals.ages < 0).astype(np.float32), topic_of, topics, "sum")
     sizes = np.bincount(topic_of, minlength=topics).astype(np.float32)
+    model = _topic_model(signals.classifier, len(topic_of), topics)
     columns = [
         _squash(signals.topic_words),
         _relative(signals.topic_words),
@@ -150,6 +151,10 @@ def topic_features(signals: Signals, topic_of: np.ndarray, topics: int, full: bo
         _log_relative(mass),
         fits,
         (conflicts >= np.maximum(sizes, 1)[None, :]).astype(np.float32),
+        # The topic model: a topic's mass above sums what its offers' classes share, and several
+        # offers that share a question's evidence give their topic less than one sure class does.
+        model,
+        _log_relative(model),
     ]
     if full:
         semantic = signals.semantic
@@ -168,6 +173,12 @@ def _mass(p: np.ndarray, topic_of: np.ndarray, topics: int) -> np.ndarray:
     """rows x (offers, "nothing fits", topics' classes) -> rows x topics: a topic's probability."""
     offers = len(topic_of)
     return per_topic(p[:, :offers], topic_of, topics) + p[:, offers + 1:offers + 1 + topics]
+
+
+def _topic_model(p: np.ndarray, offers: int, topics: int) -> np.ndarray:
+    """rows x topics: the classifier's topic model (after the offers, "nothing fits", the topics' classes)."""
+    start = offers + 1 + topics
+    return p[:, start:start + topics]
 
 
 def combine(offer_p: np.ndarray, topic_p: np.ndarray, topic_of: np.ndarray) -> np.ndarray:
@@ -198,6 +209,7 @@ def question_features(signals: Signals, combined: np.ndarray, topic_p: np.ndarra
         signals.classifier[:, offers] * (signals.words <= SHORT),
         # The topic words as written point to the topic the fusion chose.
         signals.answerable * (signals.topic_words.argmax(axis=1) == topic_p.argmax(axis=1)),
+        signals.classifier[:, -1],  # the topic model's "nothing fits"
     ]
     if full:
         semantic = signals.semantic

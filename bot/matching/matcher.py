@@ -45,12 +45,13 @@ from bot.matching.training import (
     folds,
     keywords_agree,
     take_columns,
+    topic_block,
     train_classifier,
     train_probe,
 )
 
 log = logging.getLogger(__name__)
-MODEL_VERSION = "ranker-39"  # change when features or training change: cached models are refitted
+MODEL_VERSION = "ranker-48"  # change when features or training change: cached models are refitted
 # An offer in the district the person named or lives in moves ahead of one of the same topic that
 # is less than this much likelier (in log-odds): where they live is evidence they gave us.
 NEARBY_LOGIT = 0.7
@@ -285,7 +286,8 @@ class Matcher:
         data = self._corpus
         if fitted is not None:
             classifier = train_classifier(self._classifier_corpus, self._offers, self._topic_ids,
-                                          temperature=fitted.temperature, counted=counted)[0]
+                                          temperature=fitted.temperature, counted=counted,
+                                          topic_temperature=fitted.topic_temperature)[0]
             probe = None
             if self._question_vectors is not None:
                 probe = train_probe(data, self._question_vectors, self._offers, self._topic_ids,
@@ -309,7 +311,7 @@ class Matcher:
             rare[mine] = unusual([people[i] for i in mine], ranges)
         signals = self._signals(list(data.questions), list(data.languages), probabilities, (), semantic, people, rare)
         fitted = fit_fusion(data, signals, self._topics, len(self._topic_ids), semantic is not None)
-        fitted.temperature = classifier.temperature
+        fitted.temperature, fitted.topic_temperature = classifier.temperature, classifier.coarse_temperature
         fitted.probe_temperature = probe.temperature if probe is not None else 1.0
         return _Models(key, classifier, fitted, latin.result(), usual_ages(people, data.targets, len(self._offers)),
                        probe)
@@ -330,7 +332,9 @@ class Matcher:
         """Classifier probabilities: offers in order, "nothing fits", then the topics' words."""
         if self._columns is None or self._columns[0] is not classifier:  # computed once per classifier
             self._columns = (classifier, columns(classifier.labels, self._offers, self._topic_ids))
-        return take_columns(classifier.proba(texts), self._columns[1])
+        p, topics = classifier.proba_both(texts)
+        return np.hstack([take_columns(p, self._columns[1]), topic_block(classifier.coarse_labels, topics,
+                                                                          self._topic_ids)])
 
     def _signals(self, texts: list[str], languages: list[str | None], probabilities: np.ndarray,
                  votes: Sequence[Votes] = (), semantic=None, people: Sequence[People] = (),
@@ -365,7 +369,7 @@ class Matcher:
         answerable = np.array([self.voter.answerable(v) for v in votes], dtype=bool)
         if rare is None:
             rare = unusual(people, self.models.usual)
-        general = probabilities[:, len(offers) + 1:]  # the topics' own classes
+        general = probabilities[:, len(offers) + 1:len(offers) + 1 + len(self._topic_ids)]  # the topics' own classes
         mass = general + per_topic(probabilities[:, :len(offers)], self._topics, len(self._topic_ids))
         share = general / np.maximum(mass, 1e-9)  # of the topic's probability, the part no offer claims
         # A question that names another offer of the topic by its own keywords is not general.
@@ -504,9 +508,13 @@ class Matcher:
         votes = self.voter.votes(text, language)
         written = [self.detector.detect(text).language]
         probabilities = self._aligned(self.models.classifier, self._for_classifier([text], written))[0]
+        kept = len(self._offers) + 1 + len(self._topic_ids)  # then the topic model's columns
+        topic_model = zip((*self._topic_ids, "nothing fits"), probabilities[kept:], strict=True)
         signal = {
             "keywords": sorted(((o, squash(s)) for o, s in votes.offers.items()), key=lambda x: -x[1])[:top],
-            "classifier": self._top_classes(probabilities, top),
+            "classifier": self._top_classes(probabilities[:kept], top),
+            "classifier's topic model": sorted(((t, round(100 * float(p), 1)) for t, p in topic_model),
+                                               key=lambda x: -x[1])[:top],
         }
         if self.encoder is not None and self._index is not None:
             semantic = self._semantic(self.encoder.embed(

@@ -157,10 +157,11 @@ def folds(data: Corpus) -> np.ndarray:
 
 def train_classifier(data: Corpus, offer_ids: list[str], topic_ids: list[str], fold: np.ndarray | None = None,
                      temperature: float | None = None, counted: Callable[[], object] | None = None,
-                     ) -> tuple[NgramClassifier, np.ndarray]:
-    """The classifier (offers, "nothing fits", and each topic's own class), and out-of-fold
-    probabilities for every question (see `align` for the columns). Without folds: only the
-    classifier, with the given temperature (a catalogue edit, the fusion kept).
+                     topic_temperature: float | None = None) -> tuple[NgramClassifier, np.ndarray]:
+    """The classifier (offers, "nothing fits", and each topic's own class; beside it a model of
+    the topics alone), and out-of-fold probabilities for every question (see `align` for the
+    columns; then the topic model's, in `topic_ids` order and "nothing fits"). Without folds:
+    only the classifier, with the given temperatures (a catalogue edit, the fusion kept).
 
     A topic's general questions name no offer. Where the topic has one entry offer, they teach
     its class: that is what a counsellor answers them with, and the classifier learns how people
@@ -174,15 +175,33 @@ def train_classifier(data: Corpus, offer_ids: list[str], topic_ids: list[str], f
     texts = [*data.questions, *data.texts, *data.keywords, *data.lexicon]
     labels += [offer_ids[t] for t in data.text_targets] + [offer_ids[t] for t in data.keyword_targets]
     labels += [TOPIC_CLASS + topic_ids[t] for t in data.lexicon_topics]
+    offer_topic = {offer_ids[t]: k for t, k in zip(data.targets.tolist(), data.topics.tolist(), strict=True) if t >= 0}
+    topics = [topic_ids[k] if k >= 0 else NONE for k in data.topics.tolist()]
+    topics += [topic_ids[offer_topic[offer_ids[t]]] for t in (*data.text_targets, *data.keyword_targets)]
+    topics += [topic_ids[t] for t in data.lexicon_topics]
     extra = len(data.texts) + len(data.keywords) + len(data.lexicon)
     if fold is None:
-        return (NgramClassifier.train(texts, labels, temperature=temperature or 1.0, counted=counted)[0],
-                np.zeros((0, len(offer_ids) + 1)))
+        classifier = NgramClassifier.train(texts, labels, temperature=temperature or 1.0, counted=counted,
+                                           coarse=topics)[0]
+        classifier.coarse_temperature = topic_temperature or 1.0
+        return classifier, np.zeros((0, len(offer_ids) + 1))
     everywhere = np.concatenate([fold, np.full(extra, -1, dtype=fold.dtype)])
-    classifier, scores, classes = NgramClassifier.train(texts, labels, everywhere, counted=counted)
+    classifier, scores, classes, topic_scores = NgramClassifier.train(texts, labels, everywhere, counted=counted,
+                                                                      coarse=topics)
     truth = np.array([classes.index(label) for label in labels[:rows]])
     temperature = classifier.temperature = fit_temperature(scores[:rows], truth)
-    return classifier, align(classes, softmax(scores[:rows], temperature), offer_ids, topic_ids)
+    names = classifier.coarse_labels
+    topic_truth = np.array([names.index(t) for t in topics[:rows]])
+    classifier.coarse_temperature = fit_temperature(topic_scores[:rows], topic_truth)
+    return classifier, np.hstack([align(classes, softmax(scores[:rows], temperature), offer_ids, topic_ids),
+                                  topic_block(names, softmax(topic_scores[:rows], classifier.coarse_temperature),
+                                              topic_ids)])
+
+
+def topic_block(names: Sequence[str], probabilities: np.ndarray, topic_ids: list[str]) -> np.ndarray:
+    """The topic model's probabilities as columns: every topic in order, then "nothing fits"."""
+    column = {label: i for i, label in enumerate(names)}
+    return take_columns(probabilities, np.array([column.get(t, -1) for t in (*topic_ids, NONE)], dtype=np.int64))
 
 
 def question_labels(data: Corpus, offer_ids: list[str], topic_ids: list[str]) -> list[str]:
@@ -246,6 +265,7 @@ class Fitted:
     report: dict[str, float] = field(default_factory=dict)
     temperature: float = 1.0  # of the classifier's softmax, fitted on its out-of-fold scores
     probe_temperature: float = 1.0  # of the encoder's linear head (probe.py), the same way
+    topic_temperature: float = 1.0  # of the classifier's topic model, the same way
 
     def answers_alone(self, best: np.ndarray, fits: np.ndarray) -> np.ndarray:
         """Where the fast stage may answer without the encoder (if `keywords_agree` too): sure of
@@ -255,13 +275,13 @@ class Fitted:
     def to_dict(self) -> dict:
         return {"fast": self.fast.to_dict(), "full": self.full.to_dict() if self.full else None,
                 "cascade": self.cascade, "report": self.report, "temperature": self.temperature,
-                "probe_temperature": self.probe_temperature}
+                "probe_temperature": self.probe_temperature, "topic_temperature": self.topic_temperature}
 
     @classmethod
     def from_dict(cls, data: dict) -> Fitted:
         return cls(Stage.from_dict(data["fast"]), Stage.from_dict(data["full"]) if data.get("full") else None,
                    float(data["cascade"]), dict(data.get("report") or {}), float(data["temperature"]),
-                   float(data.get("probe_temperature", 1.0)))
+                   float(data.get("probe_temperature", 1.0)), float(data.get("topic_temperature", 1.0)))
 
 
 def fit_fusion(data: Corpus, signals: Signals, topic_of: np.ndarray, topics: int, has_encoder: bool) -> Fitted:
