@@ -423,6 +423,24 @@ def test_the_classifier_has_a_model_of_the_topics_beside_its_offers():
     assert classifier.coarse_labels[int(topic_p[0].argmax())] == "course"
 
 
+def test_an_offer_without_examples_yet_still_trains():
+    """An editor adds an offer before its examples: its title and summary teach both models."""
+    from bot.matching.semantic import OUTSIDE
+    from bot.matching.training import Corpus, train_classifier
+
+    course = ["deutschkurs am abend", "kurs deutsch b1 anmelden", "integrationskurs mit pruefung"] * 4
+    outside = ["wie wird das wetter morgen", "wo kaufe ich billige schuhe"] * 6
+    questions = (*course, *outside)
+    data = Corpus(questions, ("de",) * len(questions), np.array([0] * len(course) + [OUTSIDE] * len(outside),
+                                                                dtype=np.int32),
+                  np.array([0] * len(course) + [-1] * len(outside), dtype=np.int32),
+                  ("Deutschkurs", "Kita-Platz suchen"), np.array([0, 1], dtype=np.int32),
+                  offer_topics=np.array([0, 1], dtype=np.int32))
+    classifier, _ = train_classifier(data, ["kurs", "kita"], ["course", "daycare"],
+                                     np.arange(len(questions), dtype=np.int32) % 3)
+    assert "kita" in classifier.labels and "daycare" in classifier.coarse_labels
+
+
 def test_general_questions_teach_a_topics_single_entry_offer():
     """What a counsellor answers a general question with: the entry offer, where a topic has one;
     with several entry offers, or none, the topic's own class."""

@@ -329,7 +329,8 @@ class Matcher:
 
     # -- signals -----------------------------------------------------------------------
     def _aligned(self, classifier: NgramClassifier, texts: Sequence[str]) -> np.ndarray:
-        """Classifier probabilities: offers in order, "nothing fits", then the topics' words."""
+        """Classifier probabilities: offers in order, "nothing fits", the topics' words, then the
+        topic model's topics in order and its "nothing fits" (`training.topic_block`)."""
         if self._columns is None or self._columns[0] is not classifier:  # computed once per classifier
             self._columns = (classifier, columns(classifier.labels, self._offers, self._topic_ids))
         p, topics = classifier.proba_both(texts)

@@ -72,6 +72,7 @@ class Corpus:
     lexicon: tuple[str, ...] = ()
     lexicon_topics: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     entry: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # per offer: in its Topic.entry
+    offer_topics: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))  # per offer: its topic
 
     def answers(self, offer_topics: np.ndarray) -> np.ndarray:
         """questions x offers: 1 where the offer answers the question: its own offer; for a
@@ -131,7 +132,8 @@ def corpus(catalogue: Catalogue) -> Corpus:
     return Corpus(tuple(questions), tuple(languages), np.array(targets, dtype=np.int32),
                   np.array(topics, dtype=np.int32), tuple(texts), np.array(text_targets, dtype=np.int32),
                   tuple(keywords), np.array(keyword_targets, dtype=np.int32), tuple(lexicon),
-                  np.array(lexicon_topics, dtype=np.int32), np.array(entry, dtype=bool))
+                  np.array(lexicon_topics, dtype=np.int32), np.array(entry, dtype=bool),
+                  np.array([topic_index[catalogue.offers[ident].topic] for ident in offers], dtype=np.int32))
 
 
 def folds(data: Corpus) -> np.ndarray:
@@ -175,9 +177,11 @@ def train_classifier(data: Corpus, offer_ids: list[str], topic_ids: list[str], f
     texts = [*data.questions, *data.texts, *data.keywords, *data.lexicon]
     labels += [offer_ids[t] for t in data.text_targets] + [offer_ids[t] for t in data.keyword_targets]
     labels += [TOPIC_CLASS + topic_ids[t] for t in data.lexicon_topics]
-    offer_topic = {offer_ids[t]: k for t, k in zip(data.targets.tolist(), data.topics.tolist(), strict=True) if t >= 0}
+    # The topic model's labels: each text's topic (an offer's texts: its topic; out of scope: NONE).
+    offer_topic = dict(enumerate(data.offer_topics.tolist())) or {
+        t: k for t, k in zip(data.targets.tolist(), data.topics.tolist(), strict=True) if t >= 0}
     topics = [topic_ids[k] if k >= 0 else NONE for k in data.topics.tolist()]
-    topics += [topic_ids[offer_topic[offer_ids[t]]] for t in (*data.text_targets, *data.keyword_targets)]
+    topics += [topic_ids[offer_topic[t]] for t in (*data.text_targets.tolist(), *data.keyword_targets.tolist())]
     topics += [topic_ids[t] for t in data.lexicon_topics]
     extra = len(data.texts) + len(data.keywords) + len(data.lexicon)
     if fold is None:
