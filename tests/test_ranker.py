@@ -440,6 +440,15 @@ def test_an_offer_without_examples_yet_still_trains():
                                      np.arange(len(questions), dtype=np.int32) % 3)
     assert "kita" in classifier.labels and "daycare" in classifier.coarse_labels
 
+    # A catalogue of one topic without out-of-scope examples has no topics to tell apart: the
+    # offers' model alone, and the topic model's columns say nothing (zeros).
+    alone = Corpus(course, ("de",) * len(course), np.zeros(len(course), dtype=np.int32),
+                   np.zeros(len(course), dtype=np.int32), ("Deutschkurs", "Abendkurs"), np.array([0, 1], dtype=np.int32),
+                   offer_topics=np.array([0, 0], dtype=np.int32))
+    classifier, probabilities = train_classifier(alone, ["kurs", "abend"], ["course"],
+                                                 np.arange(len(course), dtype=np.int32) % 3)
+    assert classifier.coarse_labels == () and not probabilities[:, 2 + 1 + 1:].any()
+
 
 def test_general_questions_teach_a_topics_single_entry_offer():
     """What a counsellor answers a general question with: the entry offer, where a topic has one;

@@ -155,6 +155,8 @@ class NgramClassifier:
         matrix = ngrams.fit_transform(texts)
         if counted is not None:
             counted()
+        if coarse is not None and len(set(coarse)) < 2:
+            coarse = None  # one topic and no out-of-scope examples: nothing to tell apart
         labels_array = np.array(labels, dtype=object)
         coarse_array = np.array(coarse, dtype=object) if coarse is not None else None
         classes = tuple(sorted(set(labels)))
@@ -187,7 +189,10 @@ class NgramClassifier:
         return cls(ngrams, final[0], temperature, final[1]), scores, classes, coarse_scores
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
-        return np.asarray(self._ngrams.transform(texts) @ self._weights) + self._bias
+        return self._scores(self._ngrams.transform(texts))
+
+    def _scores(self, matrix: sparse.csr_matrix) -> np.ndarray:
+        return np.asarray(matrix @ self._weights) + self._bias
 
     def repeated(self, labels: Sequence[str], source: Sequence[int]) -> NgramClassifier:
         """A classifier whose class i has the weights of our class source[i] (the 100x
@@ -207,7 +212,7 @@ class NgramClassifier:
     def proba_both(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities per label, and per coarse label (columns in the order of `coarse_labels`)."""
         matrix = self._ngrams.transform(texts)
-        p = softmax(np.asarray(matrix @ self._weights) + self._bias, self.temperature)
+        p = softmax(self._scores(matrix), self.temperature)
         if self._coarse_weights is None:
             return p, np.zeros((len(texts), 0), dtype=np.float32)
         return p, softmax(np.asarray(matrix @ self._coarse_weights) + self._coarse_bias, self.coarse_temperature)

@@ -194,12 +194,13 @@ def train_classifier(data: Corpus, offer_ids: list[str], topic_ids: list[str], f
                                                                       coarse=topics)
     truth = np.array([classes.index(label) for label in labels[:rows]])
     temperature = classifier.temperature = fit_temperature(scores[:rows], truth)
-    names = classifier.coarse_labels
-    topic_truth = np.array([names.index(t) for t in topics[:rows]])
-    classifier.coarse_temperature = fit_temperature(topic_scores[:rows], topic_truth)
+    names, topic_p = classifier.coarse_labels, np.zeros((rows, 0), dtype=np.float32)
+    if names:  # none where there is only one topic to tell (NgramClassifier.train)
+        topic_truth = np.array([names.index(t) for t in topics[:rows]])
+        classifier.coarse_temperature = fit_temperature(topic_scores[:rows], topic_truth)
+        topic_p = softmax(topic_scores[:rows], classifier.coarse_temperature)
     return classifier, np.hstack([align(classes, softmax(scores[:rows], temperature), offer_ids, topic_ids),
-                                  topic_block(names, softmax(topic_scores[:rows], classifier.coarse_temperature),
-                                              topic_ids)])
+                                  topic_block(names, topic_p, topic_ids)])
 
 
 def topic_block(names: Sequence[str], probabilities: np.ndarray, topic_ids: list[str]) -> np.ndarray:
@@ -254,6 +255,8 @@ def columns(classes: Sequence[str], offer_ids: list[str], topic_ids: list[str]) 
 
 
 def take_columns(probabilities: np.ndarray, index: np.ndarray) -> np.ndarray:
+    if probabilities.shape[1] == 0:  # a model that was not trained (one topic alone): every column is 0
+        return np.zeros((len(probabilities), len(index)), dtype=np.float32)
     aligned = probabilities[:, np.maximum(index, 0)].astype(np.float32)
     aligned[:, index < 0] = 0.0
     return aligned
