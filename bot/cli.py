@@ -257,13 +257,16 @@ def _ask(engine, args: argparse.Namespace) -> int:
             "reply": reply.plain(),
         }, ensure_ascii=False)
 
-    if args.explain:
-        print(_explanation(engine.matcher.explain(" ".join(args.question), args.lang), engine.catalogue))
+    stdin = args.question == ["-"]
+    if stdin:
+        _tolerant_stdin()
+    if args.explain:  # one question per line from stdin, as for the answers, or the words given
+        questions = [line.strip() for line in sys.stdin if line.strip()] if stdin else [" ".join(args.question)]
+        print("\n\n".join(_explanation(engine.matcher.explain(q, args.lang), engine.catalogue) for q in questions))
         return 0
-    if args.question == ["-"]:
+    if stdin:
         from bot.engine import clean
 
-        _tolerant_stdin()
         # In batches, so the sentence encoder embeds the questions that need it together.
         index = 0
         for batch in _batches(sys.stdin, BATCH):

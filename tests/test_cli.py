@@ -137,6 +137,13 @@ def test_explain_shows_each_signal_and_the_fusion(capsys):
     assert "keywords for topic daycare" in out and "kita platz" in out
 
 
+def test_explain_reads_its_questions_from_stdin_like_the_answers():
+    result = run("ask", "--explain", "-", stdin="Kita Platz für meinen Sohn\n\nwo ist ein Deutschkurs\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("decision:") == 2  # the empty line is no question
+    assert "language: de" in result.stdout and "fused: kita-" in result.stdout
+
+
 def test_stats_without_a_database_is_a_clear_error():
     result = run("stats", env={"DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none"})
     assert result.returncode == 2 and "the database does not answer" in result.stderr
