@@ -243,6 +243,7 @@ def _exit_despite_stray_threads(code: int, grace_s: float = 5.0) -> None:
 
 
 def _ask(engine, args: argparse.Namespace) -> int:
+    from bot.engine import clean
     from bot.reply import Incoming
 
     def answer(question: str, index: int) -> str:
@@ -260,13 +261,12 @@ def _ask(engine, args: argparse.Namespace) -> int:
     stdin = args.question == ["-"]
     if stdin:
         _tolerant_stdin()
-    if args.explain:  # one question per line from stdin, as for the answers, or the words given
-        questions = [line.strip() for line in sys.stdin if line.strip()] if stdin else [" ".join(args.question)]
+    if args.explain:  # each line from stdin, as for the answers, or the words given; as the engine sees them
+        lines = sys.stdin if stdin else [" ".join(args.question)]
+        questions = [q for q in map(clean, lines) if q]
         print("\n\n".join(_explanation(engine.matcher.explain(q, args.lang), engine.catalogue) for q in questions))
         return 0
     if stdin:
-        from bot.engine import clean
-
         # In batches, so the sentence encoder embeds the questions that need it together.
         index = 0
         for batch in _batches(sys.stdin, BATCH):
